@@ -1,0 +1,39 @@
+# dyt-mm: install, test, demo. Every target installs what it needs first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+REQS   := requirements/base.txt requirements/constraints.txt
+STAMP_PKG := $(VENV)/.installed-pkg
+# The package is installed as a regular copy (mim needs its .mim/ folder in
+# site-packages); it is re-installed whenever one of these files changes.
+SOURCES := setup.py $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' \) -not -path '*/.mim/*' 2>/dev/null)
+
+.PHONY: install test demo demo-seg demo-video clean-demo
+
+install: $(STAMP_PKG)
+
+# Each step runs only when its inputs changed, so a second `make install` does nothing.
+$(STAMP): $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -r requirements/base.txt -c requirements/constraints.txt
+	$(PIP) install -q --no-deps openmim==0.3.9
+	touch $(STAMP)
+
+$(STAMP_PKG): $(STAMP) $(SOURCES)
+	$(PIP) install -q --no-deps --no-build-isolation .
+	cd /tmp && $(CURDIR)/$(PY) -c "import dyt_mm, mmpretrain, mmseg.models, mmaction.models; print('dyt_mm', dyt_mm.__version__, 'ready')"
+	touch $(STAMP_PKG)
+
+test: install
+	$(PY) -m pytest -q tests
+
+demo: install
+	$(PY) tools/demo/digits_demo.py
+
+demo-seg: install
+	$(PY) tools/demo/seg_demo.py
+
+demo-video: install
+	$(PY) tools/demo/video_demo.py

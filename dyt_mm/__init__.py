@@ -1,0 +1,17 @@
+"""dyt-mm: Dynamic Tuning (DyT) for mmpretrain, mmsegmentation and mmaction2.
+
+``import dyt_mm`` first makes the pinned OpenMMLab set importable on CPU-only
+machines (see :mod:`dyt_mm.compat`), then exposes the plain-PyTorch core. The
+toolbox layers register themselves when imported: ``dyt_mm.cls`` (mmpretrain),
+``dyt_mm.seg`` (mmseg) and ``dyt_mm.video`` (mmaction); configs name them in
+``custom_imports``.
+"""
+from . import compat
+
+compat.apply()
+
+from .models.dyt import (DyTObjective, DyTViT, ViTFlops, dyt_mode,  # noqa: E402
+                         set_mode, set_tau)
+
+__version__ = '0.1.0'
+__all__ = ['DyTViT', 'DyTObjective', 'ViTFlops', 'set_mode', 'dyt_mode', 'set_tau']

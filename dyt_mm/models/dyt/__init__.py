@@ -1,0 +1,49 @@
+"""The DyT core in plain PyTorch: dispatcher, adapters, block, ViT, FLOPs, losses."""
+from contextlib import contextmanager
+
+from torch import nn
+
+from .adapters import Adapter, MoEAdapter, build_adapter
+from .block import MODES, VARIANTS, DyTBlock
+from .dispatcher import TokenDispatcher
+from .flops import ViTFlops
+from .losses import DyTObjective, distill_kl, rate_loss
+from .vit import ARCH_PRESETS, DyTOutput, DyTViT
+
+
+def set_mode(model: nn.Module, mode: str) -> str:
+    """Set the execution mode (masked / complete / sparse) of every DyT block.
+
+    Returns the mode the model had before; a model without DyT blocks is an error.
+    """
+    blocks = [m for m in model.modules() if isinstance(m, DyTBlock)]
+    if not blocks:
+        raise ValueError(f'{type(model).__name__} contains no DyT block')
+    previous = blocks[0].mode
+    for block in blocks:
+        block.mode = mode
+    return previous
+
+
+@contextmanager
+def dyt_mode(model: nn.Module, mode: str):
+    """Run a block of code with ``model`` in ``mode``, then restore the old mode."""
+    previous = set_mode(model, mode)
+    try:
+        yield model
+    finally:
+        set_mode(model, previous)
+
+
+def set_tau(model: nn.Module, tau: float) -> None:
+    """Set the Gumbel-sigmoid temperature of every dispatcher in ``model``."""
+    for module in model.modules():
+        if isinstance(module, TokenDispatcher):
+            module.tau = tau
+
+
+__all__ = [
+    'Adapter', 'MoEAdapter', 'build_adapter', 'TokenDispatcher', 'DyTBlock', 'DyTViT',
+    'DyTOutput', 'ViTFlops', 'DyTObjective', 'rate_loss', 'distill_kl', 'set_mode', 'dyt_mode',
+    'set_tau', 'MODES', 'VARIANTS', 'ARCH_PRESETS'
+]

@@ -1,0 +1,224 @@
+"""Transformer block with token dispatch, in three execution modes.
+
+A dispatched *site* is a residual branch ``f`` (the MLP, the attention, or the
+whole layer) with its own dispatcher and a parallel adapter::
+
+    x' = x + mask * f(x) + adapter(x)
+
+Execution modes (same weights, same outputs in eval):
+
+* ``masked``   -- training form: ``f`` runs on every token, its output is
+  multiplied by the (straight-through) mask;
+* ``complete`` -- nothing is skipped (the self-distillation teacher);
+* ``sparse``   -- inference form: only the kept tokens of the whole batch are
+  gathered, ``f`` runs on them, and the result is scattered back.
+"""
+from typing import Callable, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .adapters import build_adapter
+from .dispatcher import TokenDispatcher
+
+MODES = ('masked', 'complete', 'sparse')
+VARIANT_SITES = {
+    'mlp': ('mlp', ),
+    'attn': ('attn', ),
+    'attn_mlp': ('attn', 'mlp'),
+    'layer': ('layer', ),
+}
+VARIANTS = tuple(VARIANT_SITES)
+TOKEN_MIXING_SITES = ('attn', 'layer')
+
+
+def check_choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f'unknown {name} {value!r}; allowed: {", ".join(map(str, allowed))}')
+
+
+def key_padding_bias(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive attention bias ``(B, 1, 1, N)`` that removes masked-out keys.
+
+    A large finite negative value instead of -inf keeps rows whose keys are
+    all masked finite (they are multiplied by zero afterwards anyway).
+    """
+    bias = (1.0 - key_mask.to(dtype)) * torch.finfo(dtype).min
+    return bias[:, None, None, :]
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with an optional key mask (timm naming)."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
+                 fused_attn: bool = True):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f'embed_dims {dim} is not divisible by num_heads {num_heads}')
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim**-0.5
+        # fused_attn=False spells the two matmuls out, so that FLOP counters
+        # (fvcore, mmengine) that skip scaled_dot_product_attention see them.
+        self.fused_attn = fused_attn
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        bias = None if key_mask is None else key_padding_bias(key_mask, q.dtype)
+        if self.fused_attn:
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        else:
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            if bias is not None:
+                attn = attn + bias
+            x = attn.softmax(dim=-1) @ v
+        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden_dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample (identity in eval)."""
+
+    def __init__(self, prob: float = 0.0):
+        super().__init__()
+        self.prob = prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.prob
+        shape = (x.shape[0], ) + (1, ) * (x.ndim - 1)
+        return x * x.new_empty(shape).bernoulli_(keep).div_(keep)
+
+
+def sparse_tokenwise(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
+                     out: torch.Tensor) -> torch.Tensor:
+    """Add ``fn`` of the kept tokens of the whole batch into ``out``.
+
+    One gather and one scatter for the batch; ``nonzero`` is the only host sync.
+    """
+    C = x.shape[-1]
+    rows = mask.reshape(-1).nonzero().squeeze(1)
+    kept = x.reshape(-1, C).index_select(0, rows)
+    return out.reshape(-1, C).index_add(0, rows, fn(kept)).view_as(out)
+
+
+def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
+                        out: torch.Tensor) -> torch.Tensor:
+    """Like :func:`sparse_tokenwise` for branches where tokens interact.
+
+    Each sample's kept tokens (in their original order) are packed to the
+    front of a ``(B, K_max, C)`` tensor; ``fn`` gets a key mask that hides the
+    padding. Padding rows are zeroed and scattered onto skipped tokens, where
+    they add nothing. Reading ``K_max`` is the only host sync.
+    """
+    B, N, C = x.shape
+    counts = mask.sum(dim=1)
+    k_max = int(counts.max())
+    order = torch.sort(mask, dim=1, descending=True, stable=True).indices[:, :k_max]
+    valid = (torch.arange(k_max, device=x.device) < counts[:, None]).to(x.dtype)
+    index = order.unsqueeze(-1).expand(-1, -1, C)
+    delta = fn(x.gather(1, index), key_mask=valid) * valid.unsqueeze(-1)
+    return out.scatter_add(1, index, delta)
+
+
+class DyTBlock(nn.Module):
+    """Pre-norm ViT block whose ``variant`` chooses what the dispatcher skips.
+
+    * ``mlp``: only the MLP is skipped (default); attention sees all tokens.
+    * ``attn``: skipped tokens take no part in self-attention.
+    * ``attn_mlp``: separate dispatchers and adapters for attention and MLP.
+    * ``layer``: one dispatcher skips the whole layer.
+
+    ``forward`` returns the new tokens and one ``(B, N_image)`` mask per site.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 drop_path: float = 0.0, variant: str = 'mlp', adapter: Optional[dict] = None,
+                 dispatch: Optional[dict] = None, fused_attn: bool = True,
+                 norm_eps: float = 1e-6):
+        super().__init__()
+        check_choice('dispatch variant', variant, VARIANTS)
+        self.variant = variant
+        self.sites = VARIANT_SITES[variant]
+        self.mode = 'masked'
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias, fused_attn)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path = DropPath(drop_path)
+        self.dispatchers = nn.ModuleDict(
+            {site: TokenDispatcher(dim, **(dispatch or {})) for site in self.sites})
+        self.adapters = nn.ModuleDict(
+            {site: build_adapter(dim, **(adapter or {})) for site in self.sites})
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        check_choice('execution mode', value, MODES)
+        self._mode = value
+
+    # The three residual branches a site can dispatch.
+    def _attn_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None):
+        return self.attn(self.norm1(x), key_mask)
+
+    def _mlp_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None):
+        return self.mlp(self.norm2(x))
+
+    def _layer_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None):
+        attn = self.drop_path(self._attn_branch(x, key_mask))
+        return attn + self.drop_path(self._mlp_branch(x + attn))
+
+    def _site(self, site: str, x: torch.Tensor, num_prefix: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        branch = getattr(self, f'_{site}_branch')
+        residual = x + self.adapters[site](x)
+        # _layer_branch applies stochastic depth to its two parts itself.
+        drop_path = self.drop_path if site != 'layer' else nn.Identity()
+        if self.mode == 'complete':
+            mask = x.new_ones(x.shape[:2])
+            return residual + drop_path(branch(x)), mask[:, num_prefix:]
+        mask = self.dispatchers[site](x, num_prefix)
+        token_mixing = site in TOKEN_MIXING_SITES
+        if self.mode == 'masked':
+            key_mask = mask.detach() if token_mixing else None
+            out = residual + drop_path(branch(x, key_mask) * mask.unsqueeze(-1))
+        elif token_mixing:
+            out = sparse_token_mixing(branch, x, mask, residual)
+        else:
+            out = sparse_tokenwise(branch, x, mask, residual)
+        return out, mask[:, num_prefix:]
+
+    def forward(self, x: torch.Tensor, num_prefix: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        masks = []
+        if 'layer' in self.sites:
+            x, mask = self._site('layer', x, num_prefix)
+            return x, [mask]
+        if 'attn' in self.sites:
+            x, mask = self._site('attn', x, num_prefix)
+            masks.append(mask)
+        else:
+            x = x + self.drop_path(self._attn_branch(x))
+        if 'mlp' in self.sites:
+            x, mask = self._site('mlp', x, num_prefix)
+            masks.append(mask)
+        else:
+            x = x + self.drop_path(self._mlp_branch(x))
+        return x, masks

@@ -1,0 +1,141 @@
+"""Read third-party ViT weights (timm .pth/.safetensors, Google/JAX .npz) safely.
+
+Only tensors are ever read: ``.pth`` files go through ``torch.load(weights_only=True)``,
+``.safetensors`` and ``.npz`` hold no code. The result uses this package's
+backbone naming, which is timm's for the pre-trained part.
+"""
+import os
+import re
+from typing import Dict, List, Mapping, Tuple
+
+import numpy as np
+import torch
+
+from .vit import DyTViT, resize_pos_embed
+
+StateDict = Dict[str, torch.Tensor]
+# Keys of a classification model that a backbone does not have.
+_HEAD_PREFIXES = ('head.', 'fc_norm.', 'pre_logits.', 'head_drop.')
+# Wrappers that training frameworks put around a backbone's names.
+_NAME_PREFIXES = ('module.', 'backbone.vit.', 'backbone.', 'vit.', 'encoder.')
+
+
+def read_weights(path: str) -> StateDict:
+    """Tensors of a checkpoint file, never executing code from it."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        return load_file(path)
+    if path.endswith('.npz'):
+        with np.load(path, allow_pickle=False) as npz:
+            return jax_to_timm({k: torch.from_numpy(npz[k]) for k in npz.files})
+    obj = torch.load(path, map_location='cpu', weights_only=True)
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping):
+        raise ValueError(f'{path} holds a {type(obj).__name__}, not a state dict')
+    return dict(obj)
+
+
+def jax_to_timm(jax: StateDict) -> StateDict:
+    """Google/JAX ViT naming and layouts (as in the original ViT .npz) -> timm."""
+    out = {}
+
+    def take(key):
+        return jax[key].float()
+
+    out['patch_embed.proj.weight'] = take('embedding/kernel').permute(3, 2, 0, 1)
+    out['patch_embed.proj.bias'] = take('embedding/bias')
+    if 'cls' in jax:
+        out['cls_token'] = take('cls')
+    out['pos_embed'] = take('Transformer/posembed_input/pos_embedding')
+    out['norm.weight'] = take('Transformer/encoder_norm/scale')
+    out['norm.bias'] = take('Transformer/encoder_norm/bias')
+    blocks = sorted({int(m.group(1)) for k in jax
+                     for m in [re.match(r'Transformer/encoderblock_(\d+)/', k)] if m})
+    for i in blocks:
+        src, dst = f'Transformer/encoderblock_{i}/', f'blocks.{i}.'
+        attn = src + 'MultiHeadDotProductAttention_1/'
+        for jax_norm, norm in (('LayerNorm_0', 'norm1'), ('LayerNorm_2', 'norm2')):
+            out[dst + norm + '.weight'] = take(src + jax_norm + '/scale')
+            out[dst + norm + '.bias'] = take(src + jax_norm + '/bias')
+        # query/key/value kernels are (C, heads, head_dim): flatten, transpose, stack.
+        out[dst + 'attn.qkv.weight'] = torch.cat(
+            [take(attn + f'{n}/kernel').flatten(1).t() for n in ('query', 'key', 'value')])
+        out[dst + 'attn.qkv.bias'] = torch.cat(
+            [take(attn + f'{n}/bias').flatten() for n in ('query', 'key', 'value')])
+        out[dst + 'attn.proj.weight'] = take(attn + 'out/kernel').flatten(0, 1).t()
+        out[dst + 'attn.proj.bias'] = take(attn + 'out/bias')
+        for j in (0, 1):
+            dense = src + f'MlpBlock_3/Dense_{j}/'
+            out[dst + f'mlp.fc{j + 1}.weight'] = take(dense + 'kernel').t()
+            out[dst + f'mlp.fc{j + 1}.bias'] = take(dense + 'bias')
+    return out
+
+
+def to_backbone_names(state: StateDict) -> StateDict:
+    """Strip framework prefixes and drop classification-head weights."""
+    out = {}
+    for name, tensor in state.items():
+        for prefix in _NAME_PREFIXES:
+            if name.startswith(prefix):
+                name = name[len(prefix):]
+                break
+        if not name.startswith(_HEAD_PREFIXES):
+            out[name] = tensor
+    return out
+
+
+def fit_pos_embed(model: DyTViT, state: StateDict) -> StateDict:
+    """Resize ``pos_embed`` (square source grid) to the model's grid, bicubic."""
+    pos = state.get('pos_embed')
+    if pos is None or pos.shape == model.pos_embed.shape:
+        return state
+    num_grid = pos.shape[1] - model.num_prefix
+    side = int(round(num_grid**0.5))
+    if side * side != num_grid:
+        return state  # not a square grid: reported as a shape mismatch
+    return dict(state, pos_embed=resize_pos_embed(pos, (side, side), model.grid_size,
+                                                  model.num_prefix))
+
+
+def compare_keys(model: DyTViT, state: StateDict) -> Tuple[List[str], List[str], List[str]]:
+    """(missing base keys, unexpected keys, mis-shaped keys) of ``state`` for ``model``."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not model.is_dyt_param(k)]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+                  for k in state if k in own and state[k].shape != own[k].shape]
+    return missing, unexpected, mismatched
+
+
+def describe_mismatch(missing, unexpected, mismatched) -> str:
+    parts = []
+    for title, keys in (('missing', missing), ('unexpected', unexpected),
+                        ('mis-shaped', mismatched)):
+        if keys:
+            shown = ', '.join(keys[:12]) + (f' ... (+{len(keys) - 12})' if len(keys) > 12 else '')
+            parts.append(f'{len(keys)} {title} key(s): {shown}')
+    return '; '.join(parts)
+
+
+def convert_for(model: DyTViT, source) -> StateDict:
+    """Read ``source`` (path or state dict), rename, fit position embeddings, check."""
+    state = read_weights(source) if isinstance(source, str) else dict(source)
+    if any(k.startswith('Transformer/') for k in state):
+        state = jax_to_timm(state)
+    state = fit_pos_embed(model, to_backbone_names(state))
+    problems = describe_mismatch(*compare_keys(model, state))
+    if problems:
+        where = source if isinstance(source, str) else 'the given state dict'
+        raise ValueError(f'pre-trained weights in {where} do not fit this DyT ViT '
+                         f'(arch embed_dims={model.embed_dims}, depth={model.depth}, '
+                         f'patch={model.patch_size}): {problems}')
+    return state
+
+
+def load_into(model: DyTViT, source) -> None:
+    state = convert_for(model, source)
+    model.load_state_dict(state, strict=False)

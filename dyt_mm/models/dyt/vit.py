@@ -1,0 +1,175 @@
+"""The one DyT Vision Transformer shared by classification, segmentation and video."""
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .block import VARIANT_SITES, DyTBlock, check_choice
+
+# timm's shapes. Patch size is a separate argument (huge uses 14 in timm).
+ARCH_PRESETS = {
+    'tiny': dict(embed_dims=192, depth=12, num_heads=3),
+    'small': dict(embed_dims=384, depth=12, num_heads=6),
+    'base': dict(embed_dims=768, depth=12, num_heads=12),
+    'large': dict(embed_dims=1024, depth=24, num_heads=16),
+    'huge': dict(embed_dims=1280, depth=32, num_heads=16),
+}
+# Parameter-name fragments of what DyT adds to a pre-trained ViT.
+DYT_PARAM_KEYS = ('.dispatchers.', '.adapters.')
+
+
+class DyTOutput(NamedTuple):
+    tokens: torch.Tensor  # (B, N, C) after the final norm
+    masks: torch.Tensor  # (B, S, N_image): one 0/1 mask per dispatch site, in order
+    hidden_states: Tuple[torch.Tensor, ...]  # raw block outputs at ``out_indices``
+
+
+def _pair(value) -> Tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def resolve_arch(arch: Union[str, dict]) -> dict:
+    """An arch preset name, or a dict with embed_dims, depth, num_heads (+ mlp_ratio)."""
+    if isinstance(arch, str):
+        check_choice('arch', arch, tuple(ARCH_PRESETS))
+        return dict(ARCH_PRESETS[arch], mlp_ratio=4.0)
+    if isinstance(arch, dict):
+        missing = {'embed_dims', 'depth', 'num_heads'} - set(arch)
+        unknown = set(arch) - {'embed_dims', 'depth', 'num_heads', 'mlp_ratio'}
+        if missing or unknown:
+            raise ValueError(f'arch dict needs embed_dims, depth, num_heads (and optional '
+                             f'mlp_ratio); missing {sorted(missing)}, unknown {sorted(unknown)}')
+        return dict(dict(mlp_ratio=4.0), **arch)
+    raise ValueError(f'arch must be one of {tuple(ARCH_PRESETS)} or a dict, got {arch!r}')
+
+
+def resize_pos_embed(pos_embed: torch.Tensor, src_grid: Sequence[int], dst_grid: Sequence[int],
+                     num_prefix: int) -> torch.Tensor:
+    """Bicubic resize of the grid part of ``(1, prefix + H*W, C)`` position embeddings."""
+    if tuple(src_grid) == tuple(dst_grid):
+        return pos_embed
+    prefix, grid = pos_embed[:, :num_prefix], pos_embed[:, num_prefix:]
+    C = grid.shape[-1]
+    grid = grid.reshape(1, *src_grid, C).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid.float(), size=tuple(dst_grid), mode='bicubic', align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, C).to(pos_embed.dtype)
+    return torch.cat([prefix, grid], dim=1)
+
+
+class DyTViT(nn.Module):
+    """ViT with DyT blocks; parameter names follow timm's ViT for the base.
+
+    Args:
+        arch: preset name (tiny/small/base/large/huge) or a dict of explicit dims.
+        img_size: the pre-training resolution; it fixes the position-embedding
+            grid. Other input sizes are served by bicubic interpolation.
+        variant: what the dispatchers skip: mlp, attn, attn_mlp or layer.
+        adapter: bottleneck (d), scale, dropout, num_experts (N, 1 = plain).
+        dispatch: tau, threshold.
+        freeze_base: freeze every pre-trained parameter; only the dispatchers
+            and adapters (incl. MoE routers) train.
+        out_indices: blocks whose raw outputs are returned as hidden states.
+        fused_attn: use ``scaled_dot_product_attention``; False spells out the
+            matmuls (for FLOP counters).
+    """
+
+    def __init__(self, arch: Union[str, dict] = 'base', img_size=224, patch_size: int = 16,
+                 in_channels: int = 3, qkv_bias: bool = True, drop_path_rate: float = 0.0,
+                 class_token: bool = True, final_norm: bool = True, variant: str = 'mlp',
+                 adapter: Optional[dict] = None, dispatch: Optional[dict] = None,
+                 freeze_base: bool = True, out_indices: Sequence[int] = (),
+                 fused_attn: bool = True, norm_eps: float = 1e-6):
+        super().__init__()
+        spec = resolve_arch(arch)
+        self.embed_dims, self.depth = spec['embed_dims'], spec['depth']
+        self.num_heads, self.mlp_ratio = spec['num_heads'], spec['mlp_ratio']
+        self.patch_size = patch_size
+        self.in_channels = in_channels
+        self.img_size = _pair(img_size)
+        self.check_input_size(*self.img_size)
+        self.grid_size = tuple(s // patch_size for s in self.img_size)
+        self.num_prefix = 1 if class_token else 0
+        self.variant = variant
+        self.out_indices = tuple(i % self.depth for i in out_indices)
+
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(in_channels, self.embed_dims, patch_size, patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims)) if class_token else None
+        num_pos = self.num_prefix + self.grid_size[0] * self.grid_size[1]
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, self.embed_dims))
+        dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
+        self.blocks = nn.ModuleList(
+            DyTBlock(self.embed_dims, self.num_heads, self.mlp_ratio, qkv_bias, dpr[i], variant,
+                     adapter, dispatch, fused_attn, norm_eps) for i in range(self.depth))
+        self.norm = nn.LayerNorm(self.embed_dims, eps=norm_eps) if final_norm else nn.Identity()
+        self._init_base_weights()
+        if freeze_base:
+            self.freeze_base()
+
+    @property
+    def sites(self) -> Tuple[Tuple[int, str], ...]:
+        """``(block index, site)`` for each mask that ``forward`` returns, in order."""
+        return tuple((i, site) for i in range(self.depth) for site in VARIANT_SITES[self.variant])
+
+    @property
+    def mode(self) -> str:
+        modes = {blk.mode for blk in self.blocks}
+        return modes.pop() if len(modes) == 1 else 'mixed'
+
+    def _init_base_weights(self) -> None:
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if self.cls_token is not None:
+            nn.init.normal_(self.cls_token, std=1e-6)
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear) and not self.is_dyt_param(name):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+
+    def is_dyt_param(self, name: str) -> bool:
+        return any(key in '.' + name for key in DYT_PARAM_KEYS)
+
+    def freeze_base(self) -> None:
+        for name, param in self.named_parameters():
+            param.requires_grad = self.is_dyt_param(name)
+
+    def check_input_size(self, height: int, width: int) -> None:
+        p = self.patch_size
+        if height % p or width % p:
+            raise ValueError(f'input size {height}x{width} is not divisible by the patch size '
+                             f'{p}; use sizes that are multiples of {p} (or pad the input)')
+
+    def pos_embed_for(self, grid: Tuple[int, int]) -> torch.Tensor:
+        return resize_pos_embed(self.pos_embed, self.grid_size, grid, self.num_prefix)
+
+    def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Patch + class token + position embedding -> ``(B, N, C)`` and the grid."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'expected input of shape (B, {self.in_channels}, H, W), '
+                             f'got {tuple(x.shape)}')
+        self.check_input_size(*x.shape[-2:])
+        x = self.patch_embed.proj(x)
+        grid = tuple(x.shape[-2:])
+        x = x.flatten(2).transpose(1, 2)
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        return x + self.pos_embed_for(grid), grid
+
+    def forward(self, x: torch.Tensor) -> DyTOutput:
+        x, _ = self.embed(x)
+        masks, hidden = [], []
+        for i, block in enumerate(self.blocks):
+            x, block_masks = block(x, self.num_prefix)
+            masks.extend(block_masks)
+            if i in self.out_indices:
+                hidden.append(x)
+        return DyTOutput(self.norm(x), torch.stack(masks, dim=1), tuple(hidden))
+
+    def load_pretrained(self, source) -> None:
+        """Load frozen base weights (a path or a state dict in timm/JAX/DyT naming).
+
+        Raises ValueError naming missing, unexpected and mis-shaped keys; only
+        the DyT parameters may be missing.
+        """
+        from .pretrained import load_into
+        load_into(self, source)
