@@ -76,7 +76,13 @@ def jax_to_timm(jax: StateDict) -> StateDict:
 
 
 def to_backbone_names(state: StateDict) -> StateDict:
-    """Strip framework prefixes and drop classification-head weights."""
+    """Strip framework prefixes and drop classification-head weights.
+
+    In a whole-model checkpoint (keys under ``backbone.``) everything outside
+    the backbone (data preprocessor, neck, heads) is dropped.
+    """
+    if any(name.startswith('backbone.') for name in state):
+        state = {k: v for k, v in state.items() if k.startswith('backbone.')}
     out = {}
     for name, tensor in state.items():
         for prefix in _NAME_PREFIXES:

@@ -1,0 +1,7 @@
+# Runtime of every DyT classification config: mmpretrain's defaults + the DyT layer.
+_base_ = 'mmpretrain::_base_/default_runtime.py'
+
+custom_imports = dict(imports=['dyt_mm.cls'], allow_failed_imports=False)
+runner_type = 'DyTRunner'  # tensor-only loading of checkpoints, full unpickling only to resume
+# tau = 5 constant as in the paper; final_tau=0.1 gives the 5 -> 0.1 schedule of Table 9.
+custom_hooks = [dict(type='DyTHook', tau=5.0)]

@@ -1,0 +1,3 @@
+# attn dispatch, r = 0.5 (Table 1 matches FLOPs this way). Paper: 84.58 top-1 on CIFAR-100.
+_base_ = './dyt-r0.5_vit-b16-in21k_cifar100.py'
+model = dict(backbone=dict(variant='attn'), dyt_loss=dict(target_rate=0.5))

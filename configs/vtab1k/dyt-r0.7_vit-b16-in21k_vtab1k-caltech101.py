@@ -1,0 +1,7 @@
+# VTAB-1K caltech101: DyT r = 0.7, d = 8. Paper (Table 3): 95.5 top-1.
+_base_ = '../_base_/vtab1k_dyt_vit-b16.py'
+
+model = dict(head=dict(num_classes=102), dyt_loss=dict(target_rate=0.7))
+train_dataloader = dict(dataset=dict(task='caltech101'))
+val_dataloader = dict(dataset=dict(task='caltech101'))
+test_dataloader = val_dataloader

@@ -1,0 +1,7 @@
+# VTAB-1K camelyon: DyT r = 0.7, d = 8. Paper (Table 3): 88.3 top-1.
+_base_ = '../_base_/vtab1k_dyt_vit-b16.py'
+
+model = dict(head=dict(num_classes=2), dyt_loss=dict(target_rate=0.7))
+train_dataloader = dict(dataset=dict(task='patch_camelyon'))
+val_dataloader = dict(dataset=dict(task='patch_camelyon'))
+test_dataloader = val_dataloader

@@ -1,0 +1,7 @@
+# VTAB-1K dmlab: DyT r = 0.7, d = 8. Paper (Table 3): 52.9 top-1.
+_base_ = '../_base_/vtab1k_dyt_vit-b16.py'
+
+model = dict(head=dict(num_classes=6), dyt_loss=dict(target_rate=0.7))
+train_dataloader = dict(dataset=dict(task='dmlab'))
+val_dataloader = dict(dataset=dict(task='dmlab'))
+test_dataloader = val_dataloader

@@ -1,0 +1,7 @@
+# VTAB-1K svhn: DyT r = 0.7, d = 8. Paper (Table 3): 87.5 top-1.
+_base_ = '../_base_/vtab1k_dyt_vit-b16.py'
+
+model = dict(head=dict(num_classes=10), dyt_loss=dict(target_rate=0.7))
+train_dataloader = dict(dataset=dict(task='svhn'))
+val_dataloader = dict(dataset=dict(task='svhn'))
+test_dataloader = val_dataloader

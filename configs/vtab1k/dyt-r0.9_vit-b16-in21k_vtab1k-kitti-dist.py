@@ -1,0 +1,7 @@
+# VTAB-1K kitti-dist: DyT r = 0.9, d = 8. Paper (Table 3): 83.4 top-1.
+_base_ = '../_base_/vtab1k_dyt_vit-b16.py'
+
+model = dict(head=dict(num_classes=4), dyt_loss=dict(target_rate=0.9))
+train_dataloader = dict(dataset=dict(task='kitti'))
+val_dataloader = dict(dataset=dict(task='kitti'))
+test_dataloader = val_dataloader

@@ -1,0 +1,9 @@
+"""Image classification with DyT (registers into mmpretrain)."""
+import dyt_mm  # noqa: F401  (compatibility layer first)
+
+from ..engine import DyTHook, DyTRunner  # noqa: F401
+from .backbone import DyTVisionTransformer
+from .classifier import DyTImageClassifier
+from .datasets import SVHN, VTAB1K_TASKS, VTAB1k
+
+__all__ = ['DyTVisionTransformer', 'DyTImageClassifier', 'VTAB1k', 'SVHN', 'VTAB1K_TASKS']

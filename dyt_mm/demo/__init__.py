@@ -1,0 +1,1 @@
+"""Small real data sets written to disk for the demos and the end-to-end tests."""

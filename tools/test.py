@@ -1,0 +1,67 @@
+"""Test a DyT model: the config's test set, sparse inference, DyT figures in the log.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl]
+                                           [--cfg-options k=v ...] [--launcher ...]
+
+CHECKPOINT may be a full training checkpoint or an adapter-only one (saved
+with ``DyTHook(save_trainable_only=True)``); for the latter the frozen base is
+loaded from the backbone's ``init_cfg``. Only tensors are read from it.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
+from dyt_mm.apis import init_default_scope_of, prepare_distributed
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a DyT model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and results')
+    parser.add_argument('--out', help='dump the predictions to this pickle file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'error: checkpoint not found: {args.checkpoint}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    cfg.launcher = args.launcher
+    if args.out:
+        if osp.exists(args.out):
+            raise SystemExit(f'error: {args.out} exists; not overwriting it')
+        cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
+            cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+    init_default_scope_of(cfg)
+    prepare_distributed(cfg)
+
+    from mmengine.registry import RUNNERS
+    cfg.setdefault('runner_type', 'DyTRunner')
+    runner = RUNNERS.build(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
+    sys.exit(0)
