@@ -190,5 +190,8 @@ class DyTHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not checkpoint.get('meta', {}).get('dyt_trainable_only'):
             return
-        from ..utils.peft import prepare_for_trainable_checkpoint
-        prepare_for_trainable_checkpoint(_unwrap(runner.model), checkpoint['state_dict'])
+        from ..utils.peft import complete_trainable_state
+
+        # The Runner loads checkpoint['state_dict'] right after this hook.
+        checkpoint['state_dict'] = complete_trainable_state(_unwrap(runner.model),
+                                                            checkpoint['state_dict'])

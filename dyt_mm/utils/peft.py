@@ -17,8 +17,13 @@ def trainable_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def prepare_for_trainable_checkpoint(model: nn.Module, state: Dict[str, torch.Tensor]) -> None:
-    """Make sure the frozen base is loaded and ``state`` covers every trainable parameter."""
+def complete_trainable_state(model: nn.Module,
+                             state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``state`` (trainable parameters only) completed with the model's frozen base.
+
+    Loads the frozen base from the backbone's ``init_cfg`` first if needed, and
+    checks that ``state`` covers every trainable parameter.
+    """
     backbones = [m for m in model.modules() if isinstance(m, DyTBackboneBase)]
     for backbone in backbones:
         if backbone.is_init:
@@ -33,15 +38,12 @@ def prepare_for_trainable_checkpoint(model: nn.Module, state: Dict[str, torch.Te
     if missing:
         raise ValueError(f'trainable-only checkpoint lacks {len(missing)} trainable '
                          f'parameter(s) of this model: {", ".join(missing[:10])}')
+    return dict(model.state_dict(), **state)
 
 
 def load_trainable_checkpoint(model: nn.Module, path: str) -> None:
     """Load an adapter-only checkpoint onto a model whose base comes from ``init_cfg``.
 
-    Works for full checkpoints too (then every key must match the model).
+    Works for full checkpoints too; any key the model lacks is an error.
     """
-    state = state_dict_of(load_tensors(path))
-    prepare_for_trainable_checkpoint(model, state)
-    result = model.load_state_dict(state, strict=False)
-    if result.unexpected_keys:
-        raise ValueError(f'{path} has keys this model lacks: {result.unexpected_keys[:10]}')
+    model.load_state_dict(complete_trainable_state(model, state_dict_of(load_tensors(path))))

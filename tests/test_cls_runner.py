@@ -1,0 +1,168 @@
+"""Real Runner training of the DyT classifier on the digits image files."""
+import os
+import os.path as osp
+import pickle
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from helpers import REPO, run_tool, save_random_base, tiny_digits_cfg
+
+import dyt_mm.cls  # noqa: F401
+from dyt_mm.engine import DyTRunner
+from dyt_mm.utils.checkpoint import load_tensors
+from dyt_mm.utils.peft import load_trainable_checkpoint
+
+
+@pytest.fixture(scope='module')
+def base_ckpt(tmp_path_factory):
+    return save_random_base(str(tmp_path_factory.mktemp('base') / 'base.pth'))
+
+
+@pytest.fixture(scope='module')
+def peft_run(digits_root, base_ckpt, tmp_path_factory):
+    """Four iterations with adapter-only checkpoints; returns (runner, work_dir)."""
+    work_dir = str(tmp_path_factory.mktemp('peft'))
+    cfg = tiny_digits_cfg(digits_root, work_dir, base_ckpt)
+    cfg.custom_hooks = [dict(type='DyTHook', save_trainable_only=True)]
+    runner = DyTRunner.from_cfg(cfg)
+    runner.train()
+    return runner, work_dir
+
+
+def test_training_logs_losses_and_dispatch_figures(peft_run):
+    runner, _ = peft_run
+    scalars = runner.message_hub.log_scalars
+    for key in ('train/loss_cls', 'train/loss_complete', 'train/loss_distill', 'train/loss_rate',
+                'train/keep_rate', 'train/keep_rate_l1', 'train/gflops', 'train/tau',
+                'val/accuracy/top1', 'val/keep_rate', 'val/keep_rate_l0', 'val/gflops',
+                'val/flops_ratio'):
+        assert key in scalars, key
+    assert 0.0 <= scalars['val/keep_rate'].current() <= 1.0
+    assert 0.0 < scalars['val/flops_ratio'].current() < 1.2
+
+
+def test_adapter_only_checkpoint_round_trip(peft_run, digits_root, base_ckpt):
+    runner, work_dir = peft_run
+    ckpt_path = osp.join(work_dir, 'iter_4.pth')
+    state = load_tensors(ckpt_path)['state_dict']
+    trained = runner.model
+    trainable = {n for n, p in trained.named_parameters() if p.requires_grad}
+    assert set(state) == trainable  # nothing of the frozen base
+    assert all('adapters' in k or 'dispatchers' in k or k.startswith('head.') for k in state)
+
+    from mmpretrain.registry import MODELS
+    fresh = MODELS.build(tiny_digits_cfg(digits_root, work_dir, base_ckpt).model)
+    load_trainable_checkpoint(fresh, ckpt_path)
+    x = torch.randn(5, 3, 32, 32)
+    trained.eval(), fresh.eval()
+    with torch.no_grad():
+        expected = trained(x, mode='tensor')
+        got = fresh(x, mode='tensor')
+    assert torch.equal(expected, got)
+
+
+def test_adapter_only_checkpoint_needs_the_base(peft_run, digits_root, tmp_path):
+    _, work_dir = peft_run
+    from mmpretrain.registry import MODELS
+    no_base = MODELS.build(tiny_digits_cfg(digits_root, str(tmp_path)).model)
+    with pytest.raises(ValueError, match='holds only the trainable DyT parameters'):
+        load_trainable_checkpoint(no_base, osp.join(work_dir, 'iter_4.pth'))
+
+
+def test_tools_test_on_adapter_only_checkpoint(peft_run, digits_root, base_ckpt, tmp_path):
+    _, work_dir = peft_run
+    cfg = tiny_digits_cfg(digits_root, str(tmp_path), base_ckpt, log_level='INFO')
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    out = str(tmp_path / 'preds.pkl')
+    proc = run_tool('tools/test.py', cfg_path, osp.join(work_dir, 'iter_4.pth'), '--out', out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert 'accuracy/top1' in log and 'keep_rate' in log and 'gflops' in log
+    with open(out, 'rb') as f:
+        assert len(pickle.load(f)) == 180  # every val image predicted
+    again = run_tool('tools/test.py', cfg_path, osp.join(work_dir, 'iter_4.pth'), '--out', out)
+    assert again.returncode != 0 and 'not overwriting' in again.stderr
+
+
+def test_loading_a_checkpoint_never_runs_its_code(tmp_path, digits_root):
+    marker = tmp_path / 'pwned'
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f'touch {marker}', ))
+
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'meta': {'x': Payload()}}, path)
+    cfg = tiny_digits_cfg(digits_root, str(tmp_path))
+    cfg.load_from = path
+    runner = DyTRunner.from_cfg(cfg)
+    runner.load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_resume_continues_with_optimizer_and_scheduler_state(digits_root, base_ckpt, tmp_path):
+    options = {'default_hooks.checkpoint.interval': 2}
+    full = DyTRunner.from_cfg(tiny_digits_cfg(digits_root, str(tmp_path / 'full'), base_ckpt,
+                                              **options))
+    full.train()
+    lr_full = full.message_hub.log_scalars['train/lr'].data[0]
+
+    resumed_dir = str(tmp_path / 'resumed')
+    os.makedirs(resumed_dir)
+    shutil.copy(str(tmp_path / 'full' / 'iter_2.pth'), resumed_dir)
+    proc = run_tool('tools/train.py', _dump(tiny_digits_cfg(
+        digits_root, resumed_dir, base_ckpt, **options), tmp_path),
+        '--resume', osp.join(resumed_dir, 'iter_2.pth'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    final = torch.load(osp.join(resumed_dir, 'iter_4.pth'), weights_only=False)
+    assert final['meta']['iter'] == 4
+    steps = {int(s['step']) for s in final['optimizer']['state'].values()}
+    assert steps == {4}  # Adam's step count went on from 2, not from 0
+    lrs = final['message_hub']['log_scalars']['train/lr'].data[0]
+    # iterations 1-2 come from the first run, 3-4 from the resumed one: same schedule
+    assert len(lrs) == 4
+    torch.testing.assert_close(torch.tensor(lrs), torch.tensor(lr_full))
+
+
+def _dump(cfg, tmp_path):
+    path = str(tmp_path / f'cfg_{len(os.listdir(tmp_path))}.py')
+    cfg.dump(path)
+    return path
+
+
+def test_two_process_cpu_training_keeps_ranks_identical(digits_root, base_ckpt, tmp_path):
+    cfg = tiny_digits_cfg(digits_root, str(tmp_path / 'work'), base_ckpt, max_iters=3,
+                          val_interval=3)
+    cfg.custom_imports = dict(imports=['dyt_mm.cls', 'rank_weights_hook'],
+                              allow_failed_imports=False)
+    cfg.custom_hooks = [dict(type='DyTHook'), dict(type='SaveRankWeightsHook')]
+    env = dict(os.environ, PYTHONPATH=f"{REPO}:{osp.join(REPO, 'tests')}", OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', _dump(cfg, tmp_path), '2'], cwd=REPO, env=dict(
+            env, PYTHON=sys.executable, PORT='29631'), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0 = torch.load(str(tmp_path / 'work' / 'rank0.pth'), weights_only=True)
+    rank1 = torch.load(str(tmp_path / 'work' / 'rank1.pth'), weights_only=True)
+    initial = torch.load(base_ckpt, weights_only=True)['state_dict']
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    # and they trained: the adapters moved away from their zero initialisation
+    assert rank0['backbone.vit.blocks.0.adapters.mlp.up.weight'].abs().sum() > 0
+    assert torch.equal(rank0['backbone.vit.blocks.0.attn.qkv.weight'],
+                       initial['blocks.0.attn.qkv.weight'])  # the base stays frozen
+
+
+def test_mim_train_runs_this_package(digits_root, base_ckpt, tmp_path):
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    cfg_path = _dump(tiny_digits_cfg(digits_root, str(tmp_path / 'work'), base_ckpt,
+                                     max_iters=2, val_interval=2), tmp_path)
+    proc = subprocess.run([mim, 'train', 'dyt_mm', cfg_path, '--work-dir',
+                           str(tmp_path / 'work')], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert osp.isfile(str(tmp_path / 'work' / 'iter_2.pth'))
