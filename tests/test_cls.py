@@ -219,3 +219,18 @@ def test_vtab1k_errors_name_the_problem(tmp_path):
         VTAB1k(data_root=root, task='kitti')
     with pytest.raises(ValueError, match="unknown VTAB-1K task 'cifar100'"):
         VTAB1k(data_root=root, task='cifar100')
+
+
+def test_svhn_reads_the_official_mat_files(tmp_path):
+    from scipy.io import savemat
+
+    from dyt_mm.cls import SVHN
+    images = np.random.default_rng(0).integers(0, 255, (32, 32, 3, 4), dtype=np.uint8)
+    savemat(str(tmp_path / 'test_32x32.mat'), {'X': images, 'y': np.array([[10], [1], [9], [10]])})
+    dataset = SVHN(data_root=str(tmp_path), split='test', pipeline=[dict(type='PackInputs')])
+    assert [dataset[i]['data_samples'].gt_label.item() for i in range(4)] == [0, 1, 9, 0]
+    # stored as RGB in the file, BGR in the pipeline (as mmcv loads images)
+    np.testing.assert_array_equal(dataset[1]['inputs'].numpy().transpose(1, 2, 0),
+                                  images[..., 1][..., ::-1])
+    with pytest.raises(FileNotFoundError, match='train_32x32.mat'):
+        SVHN(data_root=str(tmp_path), split='train')

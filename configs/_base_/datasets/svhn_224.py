@@ -1,20 +1,8 @@
 # dyt_mm's SVHN (train_32x32.mat / test_32x32.mat); the official code flips SVHN too; 10 classes.
-_base_ = ['./complete_224.py']
+_base_ = ['./complete_224_arrays.py']
 dataset_type = 'SVHN'
 data_root = 'data/svhn'
 
-# SVHN is stored as arrays, not image files: same pipelines without the loading step.
-train_pipeline = [
-    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
-
-train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, split='train'))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, split='test'))
 test_dataloader = val_dataloader
