@@ -166,3 +166,21 @@ def test_mim_train_runs_this_package(digits_root, base_ckpt, tmp_path):
                           text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert osp.isfile(str(tmp_path / 'work' / 'iter_2.pth'))
+
+
+@pytest.mark.parametrize('args, message', [
+    (['tools/train.py', 'configs/no/such.py'], 'config not found: configs/no/such.py'),
+    (['tools/test.py', 'configs/demo/dyt-r0.5_vit-tiny-p4_digits-target.py', 'missing.pth'],
+     'checkpoint not found: missing.pth'),
+])
+def test_tools_reject_bad_paths(args, message):
+    proc = run_tool(*args)
+    assert proc.returncode != 0 and message in proc.stderr
+
+
+def test_amp_on_a_machine_without_gpu_is_a_clear_error(digits_root, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')
+    proc = run_tool('tools/train.py', _dump(tiny_digits_cfg(digits_root, str(tmp_path)),
+                                            tmp_path), '--amp')
+    assert proc.returncode != 0 and '--amp needs a GPU' in proc.stderr

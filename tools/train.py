@@ -48,6 +48,10 @@ def merge_args(cfg: Config, args) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise SystemExit('error: --amp needs a GPU (mmengine\'s AmpOptimWrapper does not '
+                             'train on the CPU); run without --amp here')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
@@ -64,6 +68,8 @@ def merge_args(cfg: Config, args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
+    if not osp.isfile(args.config):
+        raise SystemExit(f'error: config not found: {args.config}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
