@@ -40,11 +40,14 @@ class TokenDispatcher(nn.Module):
     def forward(self, x: torch.Tensor, num_prefix: int) -> torch.Tensor:
         logits = self.gate(x[:, num_prefix:]).squeeze(-1)
         if self.training:
-            uniform = torch.rand(2, *logits.shape, dtype=logits.dtype, device=logits.device)
+            # Noise and soft mask in float32 even under fp16 autocast: half-precision
+            # torch.rand returns exact zeros (p ~ 2^-12) that the clamp cannot lift
+            # (1e-10 rounds to 0 in fp16), and two in one token give inf - inf = NaN.
+            uniform = torch.rand(2, *logits.shape, dtype=torch.float32, device=logits.device)
             gumbel = -torch.log(-torch.log(uniform.clamp_(1e-10, 1.0 - 1e-7)))
-            soft = torch.sigmoid((logits + gumbel[0] - gumbel[1]) / self.tau)
+            soft = torch.sigmoid((logits.float() + gumbel[0] - gumbel[1]) / self.tau)
             hard = (soft > self.threshold).to(soft.dtype)
-            image_mask = hard - soft.detach() + soft
+            image_mask = (hard - soft.detach() + soft).to(logits.dtype)
         else:
             image_mask = (torch.sigmoid(logits) > self.threshold).to(logits.dtype)
         prefix = image_mask.new_ones(image_mask.shape[0], num_prefix)

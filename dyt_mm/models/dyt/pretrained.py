@@ -44,6 +44,8 @@ def jax_to_timm(jax: StateDict) -> StateDict:
     out = {}
 
     def take(key):
+        if key not in jax:
+            raise ValueError(f'not a complete Google/JAX ViT checkpoint: {key!r} is missing')
         return jax[key].float()
 
     out['patch_embed.proj.weight'] = take('embedding/kernel').permute(3, 2, 0, 1)
@@ -81,14 +83,14 @@ def to_backbone_names(state: StateDict) -> StateDict:
     In a whole-model checkpoint (keys under ``backbone.``) everything outside
     the backbone (data preprocessor, neck, heads) is dropped.
     """
-    if any(name.startswith('backbone.') for name in state):
-        state = {k: v for k, v in state.items() if k.startswith('backbone.')}
+    if any(name.startswith(('backbone.', 'module.backbone.')) for name in state):
+        state = {k: v for k, v in state.items() if k.startswith(('backbone.', 'module.backbone.'))}
     out = {}
     for name, tensor in state.items():
-        for prefix in _NAME_PREFIXES:
-            if name.startswith(prefix):
-                name = name[len(prefix):]
-                break
+        stripped = True
+        while stripped:  # e.g. 'module.backbone.vit.' from a DDP-saved whole model
+            stripped = next((p for p in _NAME_PREFIXES if name.startswith(p)), '')
+            name = name[len(stripped):]
         if not name.startswith(_HEAD_PREFIXES):
             out[name] = tensor
     return out
