@@ -135,6 +135,10 @@ def convert_for(model: DyTViT, source) -> StateDict:
     if any(k.startswith('Transformer/') for k in state):
         state = jax_to_timm(state)
     state = fit_pos_embed(model, to_backbone_names(state))
+    if not isinstance(model.norm, torch.nn.LayerNorm):
+        # a ViT built without the final norm (dense features are raw block outputs) has no use
+        # for the checkpoint's final norm
+        state = {k: v for k, v in state.items() if not k.startswith('norm.')}
     problems = describe_mismatch(*compare_keys(model, state))
     if problems:
         where = source if isinstance(source, str) else 'the given state dict'
