@@ -1,0 +1,8 @@
+# Runtime of every DyT video config: mmaction's defaults + the DyT layer.
+_base_ = 'mmaction::_base_/default_runtime.py'
+
+custom_imports = dict(imports=['dyt_mm.video'], allow_failed_imports=False)
+runner_type = 'DyTRunner'  # tensor-only loading of checkpoints, full unpickling only to resume
+# tau = 5 constant as in the paper. The hook logs keep rates and backbone GFLOPs at train/val/test;
+# for video they are per frame (the ViT sees every frame as one image).
+custom_hooks = [dict(type='DyTHook', tau=5.0)]
