@@ -111,11 +111,20 @@ def sparse_tokenwise(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
     """Add ``fn`` of the kept tokens of the whole batch into ``out``.
 
     One gather and one scatter for the batch; ``nonzero`` is the only host sync.
+    ``out`` must be a fresh tensor of the caller's (the residual sum): the add
+    is done in place, which saves a copy of the whole batch per block.
     """
     C = x.shape[-1]
     rows = mask.reshape(-1).nonzero().squeeze(1)
+    if rows.numel() == mask.numel():
+        # Every token kept (common in early layers): a gathered copy would only
+        # cost time and push peak memory above the complete mode's.
+        return out.add_(fn(x))
     kept = x.reshape(-1, C).index_select(0, rows)
-    return out.reshape(-1, C).index_add(0, rows, fn(kept)).view_as(out)
+    # A sum can inherit transposed strides (patch embedding without a class token).
+    out = out.contiguous()
+    out.view(-1, C).index_add_(0, rows, fn(kept))
+    return out
 
 
 def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
@@ -134,7 +143,7 @@ def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
     valid = (torch.arange(k_max, device=x.device) < counts[:, None]).to(x.dtype)
     index = order.unsqueeze(-1).expand(-1, -1, C)
     delta = fn(x.gather(1, index), key_mask=valid) * valid.unsqueeze(-1)
-    return out.scatter_add(1, index, delta)
+    return out.scatter_add_(1, index, delta)  # in place, as in sparse_tokenwise
 
 
 class DyTBlock(nn.Module):

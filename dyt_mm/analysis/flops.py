@@ -1,0 +1,127 @@
+"""FLOPs of a whole DyT model: the ViT analytically, everything else by tracing.
+
+One multiply-add is one FLOP (fvcore's convention, used by the paper). The
+ViT is counted by :class:`~dyt_mm.ViTFlops`, which knows the attention
+matmuls (fused attention hides them from tracers) and what ``sparse``
+execution skips. What lies outside the ViT (the task head, a segmentation
+neck or pyramid, a temporal head) does not depend on the masks; mmengine's
+``FlopAnalyzer`` (fvcore's counter) counts it once by tracing the model in
+``complete`` mode and subtracting what it attributes to the ViT.
+"""
+import warnings
+from typing import Dict, List
+
+import torch
+from mmengine.analysis import FlopAnalyzer
+from torch import nn
+
+from ..models.dyt import DyTViT, ViTFlops, dyt_mode
+from .inputs import random_backbone_inputs
+from .loading import dyt_parts
+from .probe import BackboneCall
+from .toolbox import model_input, toolbox_of
+
+
+class _Call(nn.Module):
+    """``module(*inputs, **kwargs)`` as a module a tracer can take, names kept."""
+
+    def __init__(self, module: nn.Module, kwargs: dict):
+        super().__init__()
+        self.module = module
+        self.kwargs = kwargs
+
+    def forward(self, *inputs):
+        return self.module(*inputs, **self.kwargs)
+
+
+@torch.no_grad()
+def count_outside_vit(module: nn.Module, inputs: tuple, vit: DyTViT, **kwargs) -> Dict:
+    """Trace ``module(*inputs, **kwargs)`` once with ``vit`` in complete mode.
+
+    Returns ``outside`` (FLOPs not in the ViT), ``frames`` (ViT images per
+    sample of the batch) and ``num_image_tokens`` (per ViT image).
+    """
+    seen = []
+    # shapes seen while tracing are traced values: read them as ints
+    handle = vit.register_forward_hook(
+        lambda m, i, out: seen.append(tuple(int(n) for n in out.masks.shape)))
+    wrapper = _Call(module, kwargs)
+    vit_name = next(f'module.{name}' if name else 'module'
+                    for name, m in module.named_modules() if m is vit)
+    try:
+        with dyt_mode(vit, 'complete'), warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # tracer warnings about data-dependent shapes
+            analyzer = FlopAnalyzer(wrapper, inputs)
+            analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            total, inside = analyzer.total(), analyzer.by_module()[vit_name]
+    finally:
+        handle.remove()
+    if not seen:
+        raise ValueError(f'{type(module).__name__} did not call its DyT ViT as a module')
+    batch = inputs[0].shape[0]
+    return dict(outside=float(total - inside), frames=seen[0][0] // batch,
+                num_image_tokens=seen[0][-1])
+
+
+class ModelFlops:
+    """FLOPs per backbone input (image, crop or clip) of a DyT model.
+
+    Args:
+        vit: the model's DyT ViT.
+        frames: ViT images per backbone input (T for clips).
+        outside: FLOPs outside the ViT per backbone input (heads, necks).
+        num_image_tokens: image tokens per ViT image at the counted size.
+    """
+
+    def __init__(self, vit: DyTViT, frames: int, outside: float, num_image_tokens: int):
+        self.vit = vit
+        self.frames = frames
+        self.outside = outside
+        self.num_image_tokens = num_image_tokens
+
+    def vit_flops(self, num_image_tokens=None) -> ViTFlops:
+        # Only the token count matters to the FLOPs, not the grid's shape.
+        return ViTFlops(self.vit, grid=(num_image_tokens or self.num_image_tokens, 1))
+
+    def dense(self) -> float:
+        """The plain pre-trained ViT (no adapters, nothing skipped) plus heads."""
+        return self.outside + self.frames * self.vit_flops().dense()
+
+    def complete(self) -> float:
+        """The DyT model with nothing skipped (adapters on)."""
+        return self.outside + self.frames * self.vit_flops().complete()
+
+    def backbone_dense(self) -> float:
+        return self.frames * self.vit_flops().dense()
+
+    def per_input(self, call: BackboneCall) -> torch.Tensor:
+        """What ``sparse`` execution cost each backbone input of a recorded call."""
+        vit_flops = self.vit_flops(call.masks.shape[-1])
+        kept = call.kept
+        per_frame = vit_flops.per_sample(kept.flatten(0, 1)).reshape(kept.shape[:2])
+        return self.outside + per_frame.sum(dim=1)
+
+
+def dispatch_summary(flops: ModelFlops, calls: List[BackboneCall]) -> Dict:
+    """Per-input DyT FLOPs (mean, min, max, ratio to dense) and keep rates per site."""
+    per_input = torch.cat([flops.per_input(call) for call in calls])
+    rates = torch.cat([call.masks.double().mean(dim=-1) for call in calls]).mean(dim=0)
+    dense = flops.dense()
+    return dict(
+        num_inputs=per_input.numel(),
+        gflops_mean=per_input.mean().item() / 1e9,
+        gflops_min=per_input.min().item() / 1e9,
+        gflops_max=per_input.max().item() / 1e9,
+        ratio_to_dense=per_input.mean().item() / dense,
+        keep_rate=rates.mean().item(),
+        keep_rate_per_site=[round(r, 4) for r in rates.tolist()],
+    )
+
+
+def model_flops(model: nn.Module, cfg, shape=None) -> ModelFlops:
+    """:class:`ModelFlops` of the config's model at its native input size (or ``shape``)."""
+    toolbox = toolbox_of(cfg)
+    _, vit = dyt_parts(model)
+    example = model_input(toolbox, random_backbone_inputs(model, 1, shape))
+    traced = count_outside_vit(model, (example, ), vit, mode='tensor', **toolbox.tensor_kwargs)
+    return ModelFlops(vit, **traced)

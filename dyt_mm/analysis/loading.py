@@ -1,0 +1,97 @@
+"""Config, model and checkpoint loading shared by the analysis tools."""
+import os.path as osp
+from typing import Optional, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.model import is_model_wrapper
+from torch import nn
+
+from ..apis import init_default_scope_of
+from ..models.backbone_base import DyTBackboneBase
+from ..models.dyt import DyTViT
+from ..models.dyt.pretrained import describe_mismatch
+from ..utils.checkpoint import load_tensors, state_dict_of
+from ..utils.peft import complete_trainable_state
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if 'model' not in cfg:
+        raise ValueError(f'{path} defines no model; expected a DyT model config')
+    return cfg
+
+
+def dyt_parts(model: nn.Module) -> Tuple[DyTBackboneBase, DyTViT]:
+    """The one DyT backbone of ``model`` (or ``model`` itself) and its ViT."""
+    if is_model_wrapper(model):
+        model = model.module
+    backbones = [m for m in model.modules() if isinstance(m, DyTBackboneBase)]
+    vits = [m for m in model.modules() if isinstance(m, DyTViT)]
+    if len(backbones) != 1 or len(vits) != 1:
+        raise ValueError(f'the analysis tools need a model with exactly one DyT backbone and one '
+                         f'DyT ViT; {type(model).__name__} has {len(backbones)} and {len(vits)}')
+    return backbones[0], vits[0]
+
+
+def load_checkpoint_strictly(model: nn.Module, path: str) -> None:
+    """Load a full or adapter-only checkpoint (tensors only); any misfit is an error.
+
+    An adapter-only checkpoint (meta ``dyt_trainable_only``) is completed with
+    the frozen base from the backbone's ``init_cfg``. The error names the
+    missing, unexpected and mis-shaped keys, so a checkpoint of another
+    architecture is caught before anything is measured.
+    """
+    checkpoint = load_tensors(path)
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f'{path} holds a {type(checkpoint).__name__}, not a checkpoint dict')
+    state = state_dict_of(checkpoint)
+    meta = checkpoint.get('meta')
+    if isinstance(meta, dict) and meta.get('dyt_trainable_only'):
+        state = complete_trainable_state(model, state)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+                  for k in state if k in own and state[k].shape != own[k].shape]
+    problems = describe_mismatch(missing, unexpected, mismatched)
+    if problems:
+        raise ValueError(f'checkpoint {path} does not fit the model of this config: {problems}')
+    model.load_state_dict(state)
+
+
+def build_model(cfg: Config, checkpoint: Optional[str] = None) -> nn.Module:
+    """The config's model in eval mode on the CPU, with ``checkpoint`` loaded.
+
+    Without a checkpoint the weights stay random (the pre-trained base of the
+    backbone's ``init_cfg`` is not read): enough for FLOPs and speed, which do
+    not depend on the weights beyond the masks.
+    """
+    from mmengine.registry import MODELS
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    init_default_scope_of(cfg)
+    model = MODELS.build(cfg.model)
+    dyt_parts(model)
+    if checkpoint is not None:
+        load_checkpoint_strictly(model, checkpoint)
+    return model.eval()
+
+
+@torch.no_grad()
+def denormalize(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Undo the data preprocessor's normalisation: channels first, 0..255, RGB."""
+    pre = model.data_preprocessor
+    shape = (-1, ) + (1, ) * (inputs.ndim - 1)
+    mean = getattr(pre, 'mean', torch.zeros(1)).flatten().reshape(shape)
+    std = getattr(pre, 'std', torch.ones(1)).flatten().reshape(shape)
+    pixels = (inputs * std + mean).clamp(0, 255)
+    # Without a channel conversion in the preprocessor the inputs keep the
+    # loading order, which is BGR for mmcv/mmengine loaders.
+    if not getattr(pre, '_channel_conversion', True):
+        pixels = pixels.flip(0)
+    return pixels

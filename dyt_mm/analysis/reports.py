@@ -1,0 +1,98 @@
+"""What the analysis tools measure and print: a table for people, a JSON line for scripts."""
+import json
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+from torch import nn
+
+from .flops import dispatch_summary, model_flops
+from .inputs import random_backbone_inputs, run_on_inputs, run_on_test_data, test_data_missing
+from .loading import dyt_parts
+from .speed import calibrate_keep_rate, compare_modes
+
+RANDOM_CHUNK = 16  # random inputs are run in batches of at most this many
+
+
+def site_labels(vit) -> List[str]:
+    """``l3`` per dispatched layer, ``l3.attn`` / ``l3.mlp`` with two sites per layer."""
+    per_block = len(vit.sites) // vit.depth
+    return [f'l{i}' if per_block == 1 else f'l{i}.{site}' for i, site in vit.sites]
+
+
+def _test_mode(model: nn.Module) -> str:
+    return getattr(model, 'test_mode', 'sparse')
+
+
+def flops_report(model: nn.Module, cfg: Config, num_samples: int,
+                 shape: Optional[Sequence[int]] = None) -> Dict:
+    """Dense, complete and per-input DyT FLOPs of ``model`` plus keep rates.
+
+    The masks come from the first ``num_samples`` samples of the config's
+    test data, or from random inputs when ``shape`` is given or the data is
+    not there (``inputs`` in the result says which, and why).
+    """
+    if num_samples < 1:
+        raise ValueError(f'--num-samples must be >= 1, got {num_samples}')
+    flops = model_flops(model, cfg, shape)
+    reason = 'a --shape was given' if shape else test_data_missing(cfg)
+    if reason is None:
+        calls = run_on_test_data(model, cfg, num_samples).calls
+        inputs = f'{num_samples} samples of the config\'s test data'
+    else:
+        calls = []
+        for start in range(0, num_samples, RANDOM_CHUNK):
+            batch = random_backbone_inputs(model, min(RANDOM_CHUNK, num_samples - start), shape,
+                                           seed=start)
+            calls += run_on_inputs(model, batch, _test_mode(model)).calls
+        inputs = f'{num_samples} random inputs (test data not used: {reason})'
+    _, vit = dyt_parts(model)
+    return dict(
+        inputs=inputs, input_shape=list(random_backbone_inputs(model, 1, shape).shape[1:]),
+        frames=flops.frames, image_tokens=flops.num_image_tokens, prefix_tokens=vit.num_prefix,
+        dense_gflops=flops.dense() / 1e9, backbone_dense_gflops=flops.backbone_dense() / 1e9,
+        outside_vit_gflops=flops.outside / 1e9, complete_gflops=flops.complete() / 1e9,
+        sites=site_labels(vit), **dispatch_summary(flops, calls))
+
+
+def benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
+                     shape: Optional[Sequence[int]] = None) -> Tuple[torch.Tensor, str]:
+    """A batch of backbone inputs from the test data (or random), and where it came from."""
+    reason = 'a --shape was given' if shape else test_data_missing(cfg)
+    if reason is None:
+        calls = run_on_test_data(model, cfg, batch_size, keep_inputs=True).calls
+        if len({call.inputs.shape[1:] for call in calls}) > 1:
+            reason = 'its test inputs differ in size'
+        else:
+            inputs = torch.cat([call.inputs for call in calls])[:batch_size]
+            if len(inputs) == batch_size:
+                return inputs, f'{batch_size} backbone inputs of the config\'s test data'
+            reason = f'its test data has only {len(inputs)} backbone inputs'
+    return (random_backbone_inputs(model, batch_size, shape),
+            f'{batch_size} random inputs (test data not used: {reason})')
+
+
+def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: int,
+                     warmup: int, calibrate_rate: Optional[float] = None,
+                     shape: Optional[Sequence[int]] = None,
+                     progress: Optional[Callable[[], None]] = None) -> Dict:
+    if batch_size < 1:
+        raise ValueError(f'--batch-size must be >= 1, got {batch_size}')
+    inputs, source = benchmark_inputs(model, cfg, batch_size, shape)
+    report = dict(inputs=source, input_shape=list(inputs.shape[1:]))
+    if calibrate_rate is not None:
+        report['calibrated_keep_rate'] = calibrate_keep_rate(model, inputs, calibrate_rate)
+    report.update(compare_modes(model, inputs, num_iters, warmup, progress=progress))
+    return report
+
+
+def format_rows(rows: Sequence[Sequence]) -> str:
+    """Left-aligned first column, right-aligned others."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells if i < len(row)) for i in range(len(cells[0]))]
+    return '\n'.join('  '.join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                               for i, c in enumerate(row)).rstrip() for row in cells)
+
+
+def json_line(report: Dict) -> str:
+    return json.dumps(report, sort_keys=True, default=str)

@@ -1,0 +1,57 @@
+"""The little that differs between the three toolboxes, for the analysis tools.
+
+Everything else goes through the shared contract: a model holds exactly one
+:class:`~dyt_mm.models.backbone_base.DyTBackboneBase` (with one
+:class:`~dyt_mm.DyTViT`), whose ``example_input(batch_size)`` is a backbone
+input of native size: ``(B, C, H, W)`` for images and crops, ``(B, C, T, H, W)``
+for clips, whose frames the backbone folds into the ViT's batch.
+"""
+from typing import List, NamedTuple
+
+import torch
+
+from ..models.dyt.block import check_choice
+
+
+class Toolbox(NamedTuple):
+    # tensor-mode forward of the whole model: extra keyword arguments
+    tensor_kwargs: dict
+    # how the data preprocessor stacks backbone inputs: a clip gets a views axis
+    views_axis: bool
+    # data info a test pipeline needs to load one file given on the command line
+    file_key: str
+    file_info: dict
+
+
+TOOLBOXES = {
+    'mmpretrain': Toolbox({}, False, 'img_path', {}),
+    'mmseg': Toolbox({}, False, 'img_path', dict(reduce_zero_label=False, seg_fields=[])),
+    # mmaction's tensor mode stops after the backbone unless asked for the head
+    'mmaction': Toolbox(dict(stage='head'), True, 'filename',
+                        dict(label=-1, start_index=0, modality='RGB')),
+}
+
+
+def loads_annotations(transform: dict) -> bool:
+    """mmseg's LoadAnnotations and variants of it (``Load...Annotations``)."""
+    return transform['type'].startswith('Load') and transform['type'].endswith('Annotations')
+
+
+def toolbox_of(cfg) -> Toolbox:
+    scope = cfg.get('default_scope', 'mmpretrain')
+    check_choice('default_scope', scope, tuple(TOOLBOXES))
+    return TOOLBOXES[scope]
+
+
+def model_input(toolbox: Toolbox, backbone_input: torch.Tensor) -> torch.Tensor:
+    """The whole model's input for a batch of backbone inputs (one view each)."""
+    return backbone_input.unsqueeze(1) if toolbox.views_axis else backbone_input
+
+
+def single_file_pipeline(toolbox: Toolbox, pipeline: List[dict]) -> List[dict]:
+    """The test pipeline for one file: annotations dropped, image loading ensured."""
+    pipeline = [t for t in pipeline if not loads_annotations(t)]
+    # mmpretrain's array data sets (CIFAR) have no loading step in their pipelines
+    if toolbox.file_key == 'img_path' and pipeline[0]['type'] != 'LoadImageFromFile':
+        pipeline.insert(0, dict(type='LoadImageFromFile'))
+    return pipeline

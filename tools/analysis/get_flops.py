@@ -1,0 +1,81 @@
+"""FLOPs of a DyT model: dense, complete, and what sparse inference really costs.
+
+    python tools/analysis/get_flops.py CONFIG [--checkpoint CKPT] [--num-samples N]
+                                       [--shape [T] H W] [--cfg-options k=v ...]
+
+One multiply-add is one FLOP and the attention matmuls are counted, so a dense
+ViT-B/16 at 224 x 224 is 17.58 G. The DyT figures are per backbone input (an
+image, a crop, or a clip of T frames) and follow the masks the model produces
+on the first N samples of the config's test data; without that data (or with
+--shape) random inputs are used, and the output says so. The last line is
+the whole report as JSON.
+"""
+import argparse
+import sys
+
+import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
+from dyt_mm.analysis import build_model, flops_report, load_config
+from dyt_mm.analysis.reports import format_rows, json_line
+from mmengine.config import DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='FLOPs of a DyT model')
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('--checkpoint', help='full or adapter-only checkpoint (tensors only)')
+    parser.add_argument('--num-samples', type=int, default=32,
+                        help='test samples (or random inputs) whose masks are counted')
+    parser.add_argument('--shape', type=int, nargs='+', metavar='SIZE',
+                        help='random inputs of this size: H W (images), T H W (clips)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value')
+    return parser.parse_args(argv)
+
+
+def gflops(value: float) -> str:
+    return f'{value:.2f}' if value >= 1 else f'{value:.4f}'
+
+
+def describe(args, report) -> str:
+    dense = report['dense_gflops']
+    shape = 'x'.join(map(str, report['input_shape']))
+    rows = [
+        ('', 'GFLOPs', 'vs dense'),
+        ('dense model (plain ViT + rest)', gflops(dense), '1.000'),
+        ('  ViT backbone', gflops(report['backbone_dense_gflops']), ''),
+        ('  outside the ViT (heads, necks)', gflops(report['outside_vit_gflops']), ''),
+        ('complete DyT (adapters, no skip)', gflops(report['complete_gflops']),
+         f"{report['complete_gflops'] / dense:.3f}"),
+    ]
+    rows += [(f'DyT per input: {stat}', gflops(report[f'gflops_{stat}']),
+              f"{report[f'gflops_{stat}'] / dense:.3f}") for stat in ('mean', 'min', 'max')]
+    rates = [f'{site} {rate:.3f}' for site, rate in zip(report['sites'],
+                                                      report['keep_rate_per_site'])]
+    lines = [
+        f'config   {args.config}',
+        f'weights  {args.checkpoint or "random (no --checkpoint: untrained dispatchers)"}',
+        f'inputs   {report["inputs"]}',
+        f'unit     one backbone input {shape} = {report["frames"]} ViT image(s) of '
+        f'{report["image_tokens"]} image + {report["prefix_tokens"]} prefix tokens',
+        '', format_rows(rows), '',
+        f'keep rate {report["keep_rate"]:.3f} (mean over {len(rates)} sites and image tokens of '
+        f'{report["num_inputs"]} inputs); per site:',
+    ]
+    lines += ['  ' + '  '.join(rates[i:i + 6]) for i in range(0, len(rates), 6)]
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        model = build_model(cfg, args.checkpoint)
+        report = flops_report(model, cfg, args.num_samples, args.shape)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f'error: {error}')
+    print(describe(args, report))
+    print(json_line(dict(report, config=args.config, checkpoint=args.checkpoint)))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
