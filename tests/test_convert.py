@@ -21,13 +21,7 @@ ARCH = 'embed_dims=64,depth=2,num_heads=4'
 TINY_ARGS = ['--arch', ARCH, '--patch-size', '8', '--img-size', '32']
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """Tiny tensors: intra-op threads only add overhead (much more on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')
 
 
 def run_converter(*args):

@@ -13,13 +13,7 @@ from dyt_mm.models.dyt import (VARIANTS, Adapter, MoEAdapter, TokenDispatcher, b
 TINY = dict(arch=dict(embed_dims=64, depth=2, num_heads=4), img_size=32, patch_size=8)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """Tiny tensors: intra-op threads only add overhead (much more on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')
 
 
 def tiny_vit(**overrides) -> DyTViT:

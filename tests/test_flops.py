@@ -9,13 +9,7 @@ from dyt_mm import DyTViT, ViTFlops, dyt_mode
 from dyt_mm.models.dyt import VARIANTS
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """Tiny tensors: intra-op threads only add overhead (much more on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')
 
 
 def tiny_vit(variant, num_experts=1, **overrides):

@@ -33,10 +33,31 @@ model = dict(
     # L = L_cls + L'_cls + L_distill + 2 L_rate, r = 0.5
     dyt_loss=dict(target_rate=0.5, rate_weight=2.0, complete_weight=1.0, distill_weight=1.0))
 
-# Batch 128 = 8 GPUs x 16 clips (train_dataloader.batch_size=16 in the data set configs), so
+# Batch 128 = 8 GPUs x 16 clips (train_dataloader.batch_size below), so
 # lr = 1e-3 * 128 / 256; `tools/train.py --auto-scale-lr` rescales it for another total batch.
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3 * 128 / 256, weight_decay=0.01))
 auto_scale_lr = dict(enable=False, base_batch_size=128)
+# The data set configs fill in the classes, lists, folders and pipelines; the list is checked up
+# front (CheckedVideoDataset: a missing file or a label outside the classes is an error).
+dataset_type = 'CheckedVideoDataset'
+train_dataloader = dict(
+    batch_size=16,  # x 8 GPUs = 128
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type=dataset_type))
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, test_mode=True))
+test_dataloader = dict(
+    batch_size=4,  # x 3 views
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, test_mode=True))
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 val_evaluator = dict(type='AccMetric')

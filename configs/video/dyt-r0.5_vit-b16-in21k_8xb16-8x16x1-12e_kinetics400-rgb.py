@@ -5,7 +5,6 @@
 _base_ = ['./_dyt_vit-b16-in21k_8f.py']
 
 data_root = 'data/kinetics400'
-dataset_type = 'CheckedVideoDataset'
 num_classes = 400
 model = dict(cls_head=dict(num_classes=num_classes))
 # K400 has the odd clip shorter than the 113 frames a view spans: mmaction loops it; say so.
@@ -42,40 +41,23 @@ test_pipeline = [
     dict(type='PackActionInputs')
 ]
 train_dataloader = dict(
-    batch_size=16,  # x 8 GPUs = 128
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
         num_classes=num_classes,
         ann_file=f'{data_root}/kinetics400_train_list_videos.txt',
         data_prefix=dict(video=f'{data_root}/videos_train'),
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=16,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
         num_classes=num_classes,
         ann_file=f'{data_root}/kinetics400_val_list_videos.txt',
         data_prefix=dict(video=f'{data_root}/videos_val'),
-        pipeline=val_pipeline,
-        test_mode=True))
+        pipeline=val_pipeline))
 test_dataloader = dict(
-    batch_size=4,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
         num_classes=num_classes,
         ann_file=f'{data_root}/kinetics400_val_list_videos.txt',
         data_prefix=dict(video=f'{data_root}/videos_val'),
-        pipeline=test_pipeline,
-        test_mode=True))
+        pipeline=test_pipeline))
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2,

@@ -1,5 +1,5 @@
 """mmseg EncoderDecoder with the DyT training terms and sparse inference."""
-from typing import List, Tuple
+from typing import List
 
 import torch
 import torch.nn.functional as F
@@ -8,13 +8,13 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList, add_prefix
 
-from ..models.dyt import MODES, DyTObjective, dyt_mode
-from ..models.dyt.block import check_choice
+from ..models.dyt import dyt_mode
+from ..models.task_base import DyTTaskMixin
 from .backbone import DyTSegViT
 
 
 @MODELS.register_module()
-class DyTEncoderDecoder(EncoderDecoder):
+class DyTEncoderDecoder(DyTTaskMixin, EncoderDecoder):
     """EncoderDecoder whose ``loss()`` adds the DyT terms, each logged by name.
 
     * ``decode.loss_ce`` / ``aux.loss_ce``: the heads' losses of the dynamic
@@ -32,65 +32,43 @@ class DyTEncoderDecoder(EncoderDecoder):
     complete pass). Inference runs ``test_mode`` (``sparse``: only the kept
     tokens go through the MLPs), whole-image or sliding-window.
 
-    Args:
-        dyt_loss: keyword arguments of :class:`dyt_mm.DyTObjective`.
-        train_mode: execution mode of the dynamic pass in training.
-        test_mode: execution mode of val/test.
+    Args ``dyt_loss``, ``train_mode``, ``test_mode``: see
+    :class:`~dyt_mm.models.task_base.DyTTaskMixin`.
     """
 
     def __init__(self, *args, dyt_loss: dict = None, train_mode: str = 'masked',
                  test_mode: str = 'sparse', **kwargs):
         super().__init__(*args, **kwargs)
-        if not isinstance(self.backbone, DyTSegViT):
-            raise TypeError('DyTEncoderDecoder needs a DyTSegViT backbone, got '
-                            f'{type(self.backbone).__name__}')
-        check_choice('train_mode', train_mode, MODES)
-        check_choice('test_mode', test_mode, MODES)
-        self.dyt_objective = DyTObjective(**(dyt_loss or {}))
-        self.train_mode = train_mode
-        self.test_mode = test_mode
+        self.init_dyt(DyTSegViT, dyt_loss, train_mode, test_mode)
 
-    def _feats_and_masks(self, inputs: torch.Tensor,
-                         mode: str) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def _feats_and_logits(self, inputs: torch.Tensor, mode: str):
+        """((pyramid features, decode logits), masks) of a forward in ``mode``."""
         with dyt_mode(self.backbone, mode):
             feats, masks = self.backbone.forward_with_masks(inputs)
         if self.with_neck:
             feats = self.neck(feats)
-        return feats, masks
-
-    def _decode_loss(self, seg_logits: torch.Tensor, data_samples: SampleList) -> torch.Tensor:
-        """Sum of the decode head's loss terms (``acc_seg`` is not one)."""
-        losses = self.decode_head.loss_by_feat(seg_logits, data_samples)
-        return sum(value for name, value in losses.items() if 'loss' in name)
-
-    def _at_label_size(self, seg_logits: torch.Tensor, data_samples: SampleList):
-        size = data_samples[0].gt_sem_seg.shape
-        return resize(seg_logits, size=size, mode='bilinear', align_corners=self.align_corners)
+        return (feats, self.decode_head(feats)), masks
 
     def loss(self, inputs: torch.Tensor, data_samples: SampleList) -> dict:
-        objective = self.dyt_objective
-        feats, masks = self._feats_and_masks(inputs, self.train_mode)
-        seg_logits = self.decode_head(feats)
-        losses = add_prefix(self.decode_head.loss_by_feat(seg_logits, data_samples), 'decode')
-        if self.with_auxiliary_head:
-            losses.update(self._auxiliary_head_forward_train(feats, data_samples))
+        def heads_losses(outputs) -> dict:
+            feats, seg_logits = outputs
+            losses = add_prefix(self.decode_head.loss_by_feat(seg_logits, data_samples),
+                                'decode')
+            if self.with_auxiliary_head:
+                losses.update(self._auxiliary_head_forward_train(feats, data_samples))
+            return losses
 
-        dynamic = teacher = None
-        if objective.needs_complete:
-            complete_feats, _ = self._feats_and_masks(inputs, 'complete')
-            complete_logits = self.decode_head(complete_feats)
-            if objective.complete_weight > 0:
-                losses['loss_complete'] = objective.complete_weight * self._decode_loss(
-                    complete_logits, data_samples)
-            if objective.distill_weight > 0:
-                dynamic = self._at_label_size(seg_logits, data_samples)
-                teacher = self._at_label_size(complete_logits, data_samples)
-        losses.update(objective.extra_terms(masks, dynamic, teacher, class_dim=1))
-        return losses
+        def decode_loss(outputs) -> torch.Tensor:
+            """Sum of the decode head's loss terms (``acc_seg`` is not one)."""
+            losses = self.decode_head.loss_by_feat(outputs[1], data_samples)
+            return sum(value for name, value in losses.items() if 'loss' in name)
 
-    def predict(self, inputs: torch.Tensor, data_samples: SampleList = None) -> SampleList:
-        with dyt_mode(self.backbone, self.test_mode):
-            return super().predict(inputs, data_samples)
+        def logits_at_label_size(outputs) -> torch.Tensor:
+            return resize(outputs[1], size=data_samples[0].gt_sem_seg.shape, mode='bilinear',
+                          align_corners=self.align_corners)
+
+        return self.dyt_losses(lambda mode: self._feats_and_logits(inputs, mode), heads_losses,
+                               decode_loss, logits_at_label_size)
 
     def encode_decode(self, inputs: torch.Tensor, batch_img_metas: List[dict]) -> torch.Tensor:
         """Logits at the input size; inputs are padded to a multiple of the patch size.

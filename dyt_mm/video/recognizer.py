@@ -6,13 +6,13 @@ from mmaction.models.recognizers import Recognizer3D
 from mmaction.registry import MODELS
 from mmaction.utils import SampleList
 
-from ..models.dyt import MODES, DyTObjective, dyt_mode
-from ..models.dyt.block import check_choice
+from ..models.dyt import dyt_mode
+from ..models.task_base import DyTTaskMixin
 from .backbone import DyTVideoViT
 
 
 @MODELS.register_module()
-class DyTRecognizer3D(Recognizer3D):
+class DyTRecognizer3D(DyTTaskMixin, Recognizer3D):
     """Recognizer3D whose ``loss()`` adds the DyT terms, each logged by name.
 
     * ``loss_cls`` (and the head's ``top{k}_acc``): the dynamic model;
@@ -27,25 +27,16 @@ class DyTRecognizer3D(Recognizer3D):
     run the ``test_mode`` path and average the views of a clip in the head,
     as mmaction does.
 
-    Args:
-        dyt_loss: keyword arguments of :class:`dyt_mm.DyTObjective`.
-        train_mode: execution mode of the dynamic pass in training.
-        test_mode: execution mode of val/test (``sparse``: really faster).
+    Args ``dyt_loss``, ``train_mode``, ``test_mode``: see
+    :class:`~dyt_mm.models.task_base.DyTTaskMixin`.
     """
 
     def __init__(self, *args, dyt_loss: Optional[dict] = None, train_mode: str = 'masked',
                  test_mode: str = 'sparse', **kwargs):
         super().__init__(*args, **kwargs)
-        if not isinstance(self.backbone, DyTVideoViT):
-            raise TypeError('DyTRecognizer3D needs a DyTVideoViT backbone, got '
-                            f'{type(self.backbone).__name__}')
+        self.init_dyt(DyTVideoViT, dyt_loss, train_mode, test_mode)
         if self.with_neck:
             raise ValueError('DyTRecognizer3D takes no neck: its head reads the frame tokens')
-        check_choice('train_mode', train_mode, MODES)
-        check_choice('test_mode', test_mode, MODES)
-        self.dyt_objective = DyTObjective(**(dyt_loss or {}))
-        self.train_mode = train_mode
-        self.test_mode = test_mode
 
     def _scores_and_masks(self, inputs: torch.Tensor, mode: str):
         # (N, views, C, T, H, W) -> (N * views, C, T, H, W), as Recognizer3D.extract_feat does.
@@ -55,18 +46,8 @@ class DyTRecognizer3D(Recognizer3D):
         return self.cls_head(feats), masks
 
     def loss(self, inputs: torch.Tensor, data_samples: SampleList, **kwargs) -> dict:
-        objective = self.dyt_objective
-        scores, masks = self._scores_and_masks(inputs, self.train_mode)
-        losses = self.cls_head.loss_by_feat(scores, data_samples)
-        complete_scores = None
-        if objective.needs_complete:
-            complete_scores, _ = self._scores_and_masks(inputs, 'complete')
-            if objective.complete_weight > 0:
-                losses['loss_complete'] = objective.complete_weight * self.cls_head.loss_by_feat(
-                    complete_scores, data_samples)['loss_cls']
-        losses.update(objective.extra_terms(masks, scores, complete_scores))
-        return losses
+        def head_losses(scores) -> dict:
+            return self.cls_head.loss_by_feat(scores, data_samples)
 
-    def predict(self, inputs: torch.Tensor, data_samples: SampleList, **kwargs) -> SampleList:
-        with dyt_mode(self.backbone, self.test_mode):
-            return super().predict(inputs, data_samples, **kwargs)
+        return self.dyt_losses(lambda mode: self._scores_and_masks(inputs, mode), head_losses,
+                               lambda scores: head_losses(scores)['loss_cls'])

@@ -15,57 +15,24 @@ ink on a grainy background).
 
 Every stage-2 run gets a fresh, timestamped work dir; nothing is overwritten.
 """
-import argparse
 import os.path as osp
-import time
 
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.cls  # noqa: F401
 import torch
 from dyt_mm.analysis import compare_modes
 from dyt_mm.demo.digits import write_digits
-from dyt_mm.engine import DyTRunner
-from dyt_mm.utils.checkpoint import export_backbone
-from mmengine.config import Config
+from dyt_mm.demo.stages import (adapt, demo_parser, pretrain_source, print_table, test_figure,
+                                trainable_parameters)
 from mmengine.registry import init_default_scope
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SOURCE_CONFIG = osp.join(REPO, 'configs/demo/vit-tiny-p4_digits-source.py')
 TARGET_CONFIG = osp.join(REPO, 'configs/demo/dyt-r0.5_vit-tiny-p4_digits-target.py')
+SPEED_BATCH = 64
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--data-root', default='data/digits')
-    parser.add_argument('--work-dir', default='work_dirs/digits_demo')
-    parser.add_argument('--base', help='use this converted ViT checkpoint as the frozen base '
-                        'instead of pre-training one (must fit the demo config\'s backbone)')
-    return parser.parse_args()
-
-
-def with_data(cfg: Config, data_root: str) -> Config:
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = data_root
-    return cfg
-
-
-def pretrain_source(data_root: str, work_dir: str) -> str:
-    """Stage 1 (once): a plain ViT trained on the source domain, exported as a base."""
-    base = osp.join(work_dir, 'source_vit.pth')
-    if osp.isfile(base):
-        print(f'[stage 1] reusing the pre-trained source ViT {base}')
-        return base
-    cfg = with_data(Config.fromfile(SOURCE_CONFIG), data_root)
-    cfg.work_dir = osp.join(work_dir, 'source')
-    print(f'[stage 1] pre-training a ViT on the source domain -> {cfg.work_dir}')
-    runner = DyTRunner.from_cfg(cfg)
-    runner.train()
-    last = osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
-    export_backbone(last, base)
-    return base
-
-
-def val_batch(runner, size: int = 64) -> torch.Tensor:
+def test_batch(runner, size: int = SPEED_BATCH) -> torch.Tensor:
     images = []
     for data in runner.test_dataloader:
         images.append(runner.model.data_preprocessor(data, False)['inputs'])
@@ -75,37 +42,27 @@ def val_batch(runner, size: int = 64) -> torch.Tensor:
 
 
 def main():
-    args = parse_args()
+    args = demo_parser(__doc__, 'data/digits', 'work_dirs/digits_demo').parse_args()
     init_default_scope('mmpretrain')
     counts = write_digits(args.data_root)
     print(f'[data] digits in {args.data_root}: ' + ', '.join(f'{k} {v}' for k, v in counts.items()))
-    base = args.base or pretrain_source(args.data_root, args.work_dir)
+    base = args.base or pretrain_source(SOURCE_CONFIG, args.data_root, args.work_dir,
+                                        'a ViT', 'accuracy/top1')
+    runner, metrics = adapt(TARGET_CONFIG, args.data_root, args.work_dir, base)
 
-    cfg = with_data(Config.fromfile(TARGET_CONFIG), args.data_root)
-    cfg.model.backbone.init_cfg.checkpoint = base
-    cfg.work_dir = osp.join(args.work_dir, time.strftime('target_%Y%m%d_%H%M%S'))
-    print(f'[stage 2] DyT adaptation to the target domain -> {cfg.work_dir}')
-    runner = DyTRunner.from_cfg(cfg)
-    runner.train()
-    metrics = runner.test()
-    hub = runner.message_hub.log_scalars
-
-    speed = compare_modes(runner.model.backbone, val_batch(runner), num_iters=20, warmup=3)
-    r = cfg.model.dyt_loss.target_rate
-    rows = [
+    speed = compare_modes(runner.model.backbone, test_batch(runner), num_iters=20, warmup=3)
+    print_table('DyT digits demo', [
         ('target top-1 accuracy (sparse inference)', f"{metrics['accuracy/top1']:.1f} %"),
-        ('mean keep rate on the test set', f"{hub['test/keep_rate'].current():.3f} (r = {r})"),
-        ('backbone GFLOPs per image', f"{hub['test/gflops'].current():.4f} "
-         f"({100 * hub['test/flops_ratio'].current():.1f} % of the dense ViT)"),
-        ('measured speedup, sparse vs dense, batch 64',
-         f"{speed['speedup']:.2f}x (FLOPs ceiling {speed['ceiling']:.2f}x)"),
-        ('trainable parameters', f"{sum(p.numel() for p in runner.model.parameters() if p.requires_grad):,}"),
-        ('work dir', cfg.work_dir),
-    ]
-    width = max(len(k) for k, _ in rows)
-    print('\n== DyT digits demo ==')
-    for key, value in rows:
-        print(f'{key:<{width}}  {value}')
+        ('mean keep rate on the test set', f"{test_figure(runner, 'keep_rate'):.3f} "
+         f'(r = {runner.cfg.model.dyt_loss.target_rate})'),
+        ('backbone GFLOPs per image', f"{test_figure(runner, 'gflops'):.4f} "
+         f"({100 * test_figure(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
+        (f'measured speedup, sparse vs complete, batch {SPEED_BATCH}',
+         f"{speed['speedup']:.2f}x (FLOPs ceiling {speed['ceiling']:.2f}x, efficiency "
+         f"{speed['efficiency']:.2f})"),
+        ('trainable parameters', f'{trainable_parameters(runner):,}'),
+        ('work dir', runner.work_dir),
+    ])
 
 
 if __name__ == '__main__':

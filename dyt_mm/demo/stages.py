@@ -1,0 +1,89 @@
+"""The steps the three demo scripts (tools/demo/) have in common."""
+import argparse
+import os.path as osp
+import time
+from typing import Optional, Sequence, Tuple
+
+from mmengine.config import Config
+
+from ..engine import DyTRunner
+from ..utils.checkpoint import export_backbone
+
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def demo_parser(doc: str, data_root: str, work_dir: str,
+                with_base: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=doc.strip().split('\n')[0])
+    parser.add_argument('--data-root', default=data_root)
+    parser.add_argument('--work-dir', default=work_dir)
+    if with_base:
+        parser.add_argument('--base', help='use this converted ViT checkpoint as the frozen base '
+                            'instead of pre-training one (must fit the demo config\'s backbone)')
+    return parser
+
+
+def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = '') -> Config:
+    """The config with its data under ``data_root`` and a fresh, timestamped work dir.
+
+    A run never writes into an earlier run's folder.
+    """
+    cfg = Config.fromfile(config)
+    for loader in DATALOADERS:
+        cfg[loader].dataset.data_root = data_root
+    run_dir = osp.join(work_dir, run_prefix + time.strftime('%Y%m%d_%H%M%S'))
+    if osp.exists(run_dir):
+        raise SystemExit(f'error: {run_dir} exists; not overwriting it (try again in a second)')
+    cfg.work_dir = run_dir
+    return cfg
+
+
+def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
+                    metric: str) -> str:
+    """Stage 1, run once: train ``config`` on the source domain and export its ViT.
+
+    The stand-in for a downloaded IN-21K checkpoint. Later runs reuse
+    ``<work_dir>/source_vit.pth``; ``metric`` is the validation score printed.
+    """
+    base = osp.join(work_dir, 'source_vit.pth')
+    if osp.isfile(base):
+        print(f'[stage 1] reusing the pre-trained source ViT {base}')
+        return base
+    cfg = demo_config(config, data_root, osp.join(work_dir, 'source'))
+    print(f'[stage 1] pre-training {what} on the source domain -> {cfg.work_dir}')
+    runner = DyTRunner.from_cfg(cfg)
+    runner.train()
+    score = runner.message_hub.get_scalar(f'val/{metric}').current()
+    print(f'[stage 1] source-domain {metric} {score:.3f}')
+    # mmengine's CheckpointHook names the file it saved last in ``last_checkpoint``
+    with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
+        export_backbone(f.read().strip(), base)
+    return base
+
+
+def adapt(config: str, data_root: str, work_dir: str, base: Optional[str]) -> Tuple[DyTRunner,
+                                                                                    dict]:
+    """Stage 2: DyT on the target domain (from ``base`` when given); train, then test."""
+    cfg = demo_config(config, data_root, work_dir, run_prefix='target_')
+    if base is not None:
+        cfg.model.backbone.init_cfg.checkpoint = base
+    print(f'[stage 2] DyT adaptation to the target domain -> {cfg.work_dir}')
+    runner = DyTRunner.from_cfg(cfg)
+    runner.train()
+    return runner, runner.test()
+
+
+def test_figure(runner: DyTRunner, name: str) -> float:
+    """A figure DyTHook logged at test time (keep_rate, gflops, flops_ratio)."""
+    return runner.message_hub.get_scalar(f'test/{name}').current()
+
+
+def trainable_parameters(runner: DyTRunner) -> int:
+    return sum(p.numel() for p in runner.model.parameters() if p.requires_grad)
+
+
+def print_table(title: str, rows: Sequence[Tuple[str, str]]) -> None:
+    width = max(len(key) for key, _ in rows)
+    print(f'\n== {title} ==')
+    for key, value in rows:
+        print(f'{key:<{width}}  {value}')

@@ -1,0 +1,65 @@
+"""What the three toolbox models share: the DyT training terms and sparse inference."""
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import torch
+
+from .dyt import MODES, DyTObjective, dyt_mode
+from .dyt.block import check_choice
+
+# run(mode) -> (the task's outputs of a forward in that mode, the masks of its dispatchers)
+Forward = Callable[[str], Tuple[Any, torch.Tensor]]
+
+
+class DyTTaskMixin:
+    """Mixed in before a toolbox model class (ImageClassifier, EncoderDecoder,
+    Recognizer3D): the subclass calls :meth:`init_dyt` after the toolbox's
+    ``__init__`` and builds its ``loss()`` with :meth:`dyt_losses`; val/test
+    (``predict``) run in ``test_mode``.
+
+    Args of :meth:`init_dyt`:
+        dyt_loss: keyword arguments of :class:`dyt_mm.DyTObjective`
+            (target_rate, rate_weight, complete_weight, distill_weight).
+        train_mode: execution mode of the dynamic pass in training
+            (``masked``; ``complete`` trains a plain adapter model).
+        test_mode: execution mode of val/test (``sparse``: really faster).
+    """
+
+    def init_dyt(self, backbone_type: type, dyt_loss: Optional[dict], train_mode: str,
+                 test_mode: str) -> None:
+        if not isinstance(self.backbone, backbone_type):
+            raise TypeError(f'{type(self).__name__} needs a {backbone_type.__name__} backbone, '
+                            f'got {type(self.backbone).__name__}')
+        check_choice('train_mode', train_mode, MODES)
+        check_choice('test_mode', test_mode, MODES)
+        self.dyt_objective = DyTObjective(**(dyt_loss or {}))
+        self.train_mode = train_mode
+        self.test_mode = test_mode
+
+    def dyt_losses(self, run: Forward, task_losses: Callable[[Any], Dict[str, torch.Tensor]],
+                   complete_loss: Callable[[Any], torch.Tensor],
+                   distill_logits: Callable[[Any], torch.Tensor] = lambda outputs: outputs,
+                   class_dim: int = 1) -> Dict[str, torch.Tensor]:
+        """The toolbox's own losses of the dynamic pass plus the DyT terms.
+
+        ``task_losses(outputs)`` are the head's losses of the dynamic model as
+        the toolbox names them; ``complete_loss(outputs)`` is the one scalar of
+        the complete model that ``loss_complete`` weighs; ``distill_logits``
+        picks (and resizes) the logits that ``loss_distill`` compares. The
+        complete pass runs only when a term needs it.
+        """
+        objective = self.dyt_objective
+        outputs, masks = run(self.train_mode)
+        losses = task_losses(outputs)
+        dynamic = teacher = None
+        if objective.needs_complete:
+            complete, _ = run('complete')
+            if objective.complete_weight > 0:
+                losses['loss_complete'] = objective.complete_weight * complete_loss(complete)
+            if objective.distill_weight > 0:
+                dynamic, teacher = distill_logits(outputs), distill_logits(complete)
+        losses.update(objective.extra_terms(masks, dynamic, teacher, class_dim))
+        return losses
+
+    def predict(self, *args, **kwargs):
+        with dyt_mode(self.backbone, self.test_mode):
+            return super().predict(*args, **kwargs)
