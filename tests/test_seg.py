@@ -412,6 +412,9 @@ def test_paper_configs_say_what_their_names_say(name, dataset, classes, iters):
     model, backbone = cfg.model, cfg.model.backbone
     assert cfg.default_scope == 'mmseg' and cfg.custom_imports.imports == ['dyt_mm.seg']
     assert cfg.train_dataloader.dataset.type == dataset
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loads = [t for t in cfg[loader].dataset.pipeline if 'Annotations' in t['type']]
+        assert loads == [dict(type='LoadCheckedAnnotations', num_classes=classes)]
     assert model.decode_head.num_classes == model.auxiliary_head.num_classes == classes
     assert model.decode_head.channels == 768 and model.auxiliary_head.loss_decode.loss_weight == 0.4
     assert backbone.img_size == (512, 512) and backbone.out_indices == (3, 5, 7, 11)

@@ -1,5 +1,28 @@
 # DyT (MLP dispatch, d = 64, r = 0.5) UperNet on ADE20K, 160k iterations, 512 x 512 crops, with
-# mmseg's own ADE20KDataset and pipelines. Paper (Table 10): 46.90 mIoU, 584.57 GFLOPs.
+# mmseg's own ADE20KDataset and its pipelines (label maps checked).
+# Paper (Table 10): 46.90 mIoU, 584.57 GFLOPs.
 _base_ = ['./_dyt-upernet_vit-b16-in21k_512x512-160k.py', 'mmseg::_base_/datasets/ade20k.py']
 model = dict(decode_head=dict(num_classes=150), auxiliary_head=dict(num_classes=150))
-train_dataloader = dict(batch_size=2)  # x 8 GPUs = 16
+# mmseg's ADE20K pipelines with LoadCheckedAnnotations in place of LoadAnnotations: a missing
+# or mis-sized label map, or a class index outside the 150 classes (other than 255), is an error
+# naming the file instead of a failure later on. reduce_zero_label comes from the data set.
+crop_size = (512, 512)
+load_labels = dict(type='LoadCheckedAnnotations', num_classes=150)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    load_labels,
+    dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+    load_labels,  # after Resize: the labels are compared at the original size
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))  # x 8 GPUs = 16
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
