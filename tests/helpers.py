@@ -9,6 +9,7 @@ from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DIGITS_TARGET_CONFIG = osp.join(REPO, 'configs/demo/dyt-r0.5_vit-tiny-p4_digits-target.py')
+DIGITS_SOURCE_CONFIG = osp.join(REPO, 'configs/demo/vit-tiny-p4_digits-source.py')
 TINY_VIT = dict(arch=dict(embed_dims=64, depth=2, num_heads=2), img_size=32, patch_size=8)
 
 
@@ -22,9 +23,11 @@ def save_random_base(path: str, **vit_overrides) -> str:
 
 
 def tiny_digits_cfg(data_root: str, work_dir: str, base_ckpt=None, max_iters: int = 4,
-                    val_interval: int = 4, **options) -> Config:
-    """The digits DyT config shrunk to a 2-block ViT and a few iterations."""
-    cfg = Config.fromfile(DIGITS_TARGET_CONFIG)
+                    val_interval: int = 4, config: str = DIGITS_TARGET_CONFIG,
+                    **options) -> Config:
+    """A digits demo config (the DyT stage by default) shrunk to a 2-block ViT and a few
+    iterations."""
+    cfg = Config.fromfile(config)
     init_cfg = dict(type='Pretrained', checkpoint=base_ckpt) if base_ckpt else None
     cfg.merge_from_dict({
         'work_dir': work_dir,

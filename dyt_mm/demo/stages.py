@@ -73,7 +73,7 @@ def adapt(config: str, data_root: str, work_dir: str, base: Optional[str]) -> Tu
     return runner, runner.test()
 
 
-def test_figure(runner: DyTRunner, name: str) -> float:
+def figure_at_test(runner: DyTRunner, name: str) -> float:
     """A figure DyTHook logged at test time (keep_rate, gflops, flops_ratio)."""
     return runner.message_hub.get_scalar(f'test/{name}').current()
 

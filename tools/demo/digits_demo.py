@@ -22,7 +22,7 @@ import dyt_mm.cls  # noqa: F401
 import torch
 from dyt_mm.analysis import compare_modes
 from dyt_mm.demo.digits import write_digits
-from dyt_mm.demo.stages import (adapt, demo_parser, pretrain_source, print_table, test_figure,
+from dyt_mm.demo.stages import (adapt, demo_parser, pretrain_source, print_table, figure_at_test,
                                 trainable_parameters)
 from mmengine.registry import init_default_scope
 
@@ -53,10 +53,10 @@ def main():
     speed = compare_modes(runner.model.backbone, test_batch(runner), num_iters=20, warmup=3)
     print_table('DyT digits demo', [
         ('target top-1 accuracy (sparse inference)', f"{metrics['accuracy/top1']:.1f} %"),
-        ('mean keep rate on the test set', f"{test_figure(runner, 'keep_rate'):.3f} "
+        ('mean keep rate on the test set', f"{figure_at_test(runner, 'keep_rate'):.3f} "
          f'(r = {runner.cfg.model.dyt_loss.target_rate})'),
-        ('backbone GFLOPs per image', f"{test_figure(runner, 'gflops'):.4f} "
-         f"({100 * test_figure(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
+        ('backbone GFLOPs per image', f"{figure_at_test(runner, 'gflops'):.4f} "
+         f"({100 * figure_at_test(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
         (f'measured speedup, sparse vs complete, batch {SPEED_BATCH}',
          f"{speed['speedup']:.2f}x (FLOPs ceiling {speed['ceiling']:.2f}x, efficiency "
          f"{speed['efficiency']:.2f})"),

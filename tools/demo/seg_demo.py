@@ -20,7 +20,7 @@ import os.path as osp
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.seg  # noqa: F401
 from dyt_mm.demo.seg_shapes import write_seg_shapes
-from dyt_mm.demo.stages import (adapt, demo_parser, pretrain_source, print_table, test_figure,
+from dyt_mm.demo.stages import (adapt, demo_parser, pretrain_source, print_table, figure_at_test,
                                 trainable_parameters)
 from mmengine.registry import init_default_scope
 
@@ -41,10 +41,10 @@ def main():
     print_table('DyT segmentation demo', [
         ('target mIoU (sparse, sliding window)', f"{metrics['mIoU']:.1f} %  (aAcc "
          f"{metrics['aAcc']:.1f} %)"),
-        ('mean keep rate on the test set', f"{test_figure(runner, 'keep_rate'):.3f} "
+        ('mean keep rate on the test set', f"{figure_at_test(runner, 'keep_rate'):.3f} "
          f'(r = {runner.cfg.model.dyt_loss.target_rate})'),
-        ('backbone GFLOPs per 64 x 64 window', f"{test_figure(runner, 'gflops'):.4f} "
-         f"({100 * test_figure(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
+        ('backbone GFLOPs per 64 x 64 window', f"{figure_at_test(runner, 'gflops'):.4f} "
+         f"({100 * figure_at_test(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
         ('trainable parameters (adapters, dispatchers, pyramid, heads)',
          f'{trainable_parameters(runner):,}'),
         ('work dir', runner.work_dir),

@@ -18,7 +18,7 @@ import os.path as osp
 
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.video  # noqa: F401
-from dyt_mm.demo.stages import (DyTRunner, demo_config, demo_parser, print_table, test_figure,
+from dyt_mm.demo.stages import (DyTRunner, demo_config, demo_parser, print_table, figure_at_test,
                                 trainable_parameters)
 from dyt_mm.demo.video_clips import write_video_clips
 from dyt_mm.models.dyt import ViTFlops
@@ -45,13 +45,13 @@ def main():
     vit = model.backbone.vit
     dense_frame = ViTFlops(vit).dense() / 1e9
     head = model.cls_head.flops(frames * (vit.num_prefix + vit.grid_size[0] * vit.grid_size[1]))
-    frame = test_figure(runner, 'gflops')
+    frame = figure_at_test(runner, 'gflops')
     print_table('DyT video demo', [
         ('top-1 accuracy, 1 x 3 views (sparse inference)', f"{100 * metrics['acc/top1']:.1f} %"),
-        ('mean keep rate on the test clips', f"{test_figure(runner, 'keep_rate'):.3f} "
+        ('mean keep rate on the test clips', f"{figure_at_test(runner, 'keep_rate'):.3f} "
          f'(r = {cfg.model.dyt_loss.target_rate})'),
         ('backbone GFLOPs per frame', f'{frame:.5f} (dense ViT {dense_frame:.5f}, '
-         f"{100 * test_figure(runner, 'flops_ratio'):.1f} %)"),
+         f"{100 * figure_at_test(runner, 'flops_ratio'):.1f} %)"),
         (f'backbone GFLOPs per {frames}-frame clip',
          f'{frames * frame:.4f} (dense {frames * dense_frame:.4f})'),
         ('temporal head GFLOPs per clip', f'{head / 1e9:.5f}'),

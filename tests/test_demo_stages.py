@@ -1,0 +1,37 @@
+"""The demo scripts' stages on the real digits files, shrunk to a few iterations."""
+import os.path as osp
+
+import torch
+from helpers import DIGITS_SOURCE_CONFIG, tiny_digits_cfg
+
+from dyt_mm.demo.stages import adapt, pretrain_source, figure_at_test, trainable_parameters
+
+
+def test_source_is_pretrained_once_then_adapted_in_a_fresh_dir(digits_root, tmp_path):
+    source_cfg = tmp_path / 'source.py'
+    target_cfg = tmp_path / 'target.py'
+    tiny_digits_cfg(digits_root, '', config=DIGITS_SOURCE_CONFIG, max_iters=2,
+                    val_interval=2).dump(str(source_cfg))
+    # any Pretrained path: the stage-2 step points it at the exported base
+    tiny_digits_cfg(digits_root, '', base_ckpt='unused.pth', max_iters=2,
+                    val_interval=2).dump(str(target_cfg))
+    work = str(tmp_path / 'work')
+
+    base = pretrain_source(str(source_cfg), digits_root, work, 'a ViT', 'accuracy/top1')
+    assert base == osp.join(work, 'source_vit.pth')
+    exported = torch.load(base, weights_only=True)['state_dict']
+    assert 'pos_embed' in exported and not any('adapter' in k or 'head' in k for k in exported)
+    stamp = osp.getmtime(base)
+    assert pretrain_source(str(source_cfg), digits_root, work, 'a ViT',
+                           'accuracy/top1') == base
+    assert osp.getmtime(base) == stamp  # reused, not trained or written again
+
+    runner, metrics = adapt(str(target_cfg), digits_root, work, base)
+    assert osp.basename(runner.work_dir).startswith('target_')
+    assert osp.dirname(runner.work_dir) == work
+    assert 0 <= metrics['accuracy/top1'] <= 100
+    assert 0 < figure_at_test(runner, 'keep_rate') <= 1
+    # the frozen base came from the exported file
+    vit = runner.model.backbone.vit
+    assert torch.equal(vit.state_dict()['pos_embed'], exported['pos_embed'])
+    assert 0 < trainable_parameters(runner) < sum(p.numel() for p in runner.model.parameters())
