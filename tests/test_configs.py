@@ -51,7 +51,8 @@ def test_a_vit_b_config_builds_the_paper_model():
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
-    cfg = Config.fromfile(osp.join(REPO, 'configs/vtab1k/dyt-r0.5_vit-b16-in21k_vtab1k-cifar100.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/vtab1k/dyt-r0.5_vit-b16-in21k_vtab1k-cifar100.py'))
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
     trainable = sum(p.numel() for n, p in model.backbone.named_parameters() if p.requires_grad)

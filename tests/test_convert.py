@@ -229,5 +229,6 @@ def test_incomplete_jax_checkpoint_names_the_missing_array(timm_vit):
     from dyt_mm.models.dyt.pretrained import jax_to_timm
     jax = to_jax_layout(timm_vit.state_dict())
     del jax['Transformer/encoderblock_1/LayerNorm_2/scale']
-    with pytest.raises(ValueError, match="'Transformer/encoderblock_1/LayerNorm_2/scale' is missing"):
+    with pytest.raises(ValueError,
+                       match="'Transformer/encoderblock_1/LayerNorm_2/scale' is missing"):
         jax_to_timm({k: torch.as_tensor(np.asarray(v)) for k, v in jax.items()})

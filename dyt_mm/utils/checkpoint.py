@@ -52,9 +52,10 @@ class _TensorOnlyUnpickler(pickle.Unpickler):
         return Omitted
 
 
-_tensor_only_pickle = types.SimpleNamespace(Unpickler=_TensorOnlyUnpickler,
-                                           load=lambda f, **kw: _TensorOnlyUnpickler(f, **kw).load(),
-                                           __name__='dyt_mm_tensor_only_pickle')
+_tensor_only_pickle = types.SimpleNamespace(
+    Unpickler=_TensorOnlyUnpickler,
+    load=lambda f, **kw: _TensorOnlyUnpickler(f, **kw).load(),
+    __name__='dyt_mm_tensor_only_pickle')
 
 
 def load_tensors(path: str, map_location='cpu') -> Dict[str, Any]:

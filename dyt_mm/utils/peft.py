@@ -34,7 +34,8 @@ def complete_trainable_state(model: nn.Module,
                 "must come from the backbone's init_cfg=dict(type='Pretrained', "
                 "checkpoint=PATH), which this model's config does not set")
         backbone.init_weights()
-    missing = [name for name, p in model.named_parameters() if p.requires_grad and name not in state]
+    missing = [name for name, p in model.named_parameters()
+               if p.requires_grad and name not in state]
     if missing:
         raise ValueError(f'trainable-only checkpoint lacks {len(missing)} trainable '
                          f'parameter(s) of this model: {", ".join(missing[:10])}')

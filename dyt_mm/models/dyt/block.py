@@ -196,7 +196,8 @@ class DyTBlock(nn.Module):
         attn = self.drop_path(self._attn_branch(x, key_mask))
         return attn + self.drop_path(self._mlp_branch(x + attn))
 
-    def _site(self, site: str, x: torch.Tensor, num_prefix: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _site(self, site: str, x: torch.Tensor,
+              num_prefix: int) -> Tuple[torch.Tensor, torch.Tensor]:
         branch = getattr(self, f'_{site}_branch')
         residual = x + self.adapters[site](x)
         # _layer_branch applies stochastic depth to its two parts itself.
