@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import TINY_VIT, run_tool, save_random_base, tiny_digits_cfg
+from helpers import TINY_VIT
 from mmengine.registry import init_default_scope
 from PIL import Image
 
 import dyt_mm
 import dyt_mm.cls  # noqa: F401
-from dyt_mm.engine import DyTHook, DyTRunner
+from dyt_mm.engine import DyTHook
 from dyt_mm.models.dyt import ViTFlops
 
 init_default_scope('mmpretrain')
