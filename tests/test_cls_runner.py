@@ -88,6 +88,28 @@ def test_tools_test_on_adapter_only_checkpoint(peft_run, digits_root, base_ckpt,
     assert again.returncode != 0 and 'not overwriting' in again.stderr
 
 
+def test_two_process_test_predicts_what_one_process_does(peft_run, digits_root, base_ckpt,
+                                                         tmp_path):
+    _, work_dir = peft_run
+    cfg_path = _dump(tiny_digits_cfg(digits_root, str(tmp_path), base_ckpt), tmp_path)
+    ckpt = osp.join(work_dir, 'iter_4.pth')
+    single, double = str(tmp_path / 'one.pkl'), str(tmp_path / 'two.pkl')
+    proc = run_tool('tools/test.py', cfg_path, ckpt, '--out', single)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    env = dict(os.environ, PYTHON=sys.executable, PORT='29641', OMP_NUM_THREADS='1',
+               PYTHONPATH=REPO)
+    proc = subprocess.run(['bash', 'tools/dist_test.sh', cfg_path, ckpt, '2', '--out', double],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(single, 'rb') as f1, open(double, 'rb') as f2:
+        one, two = pickle.load(f1), pickle.load(f2)
+    assert len(one) == len(two) == 180  # no sample lost or counted twice across ranks
+    for a, b in zip(one, two):
+        assert a['img_path'] == b['img_path']
+        assert torch.equal(a['pred_label'], b['pred_label'])
+        assert torch.allclose(a['pred_score'], b['pred_score'], atol=1e-6)
+
+
 def test_loading_a_checkpoint_never_runs_its_code(tmp_path, digits_root):
     marker = tmp_path / 'pwned'
 
@@ -155,6 +177,59 @@ def test_two_process_cpu_training_keeps_ranks_identical(digits_root, base_ckpt, 
     assert rank0['backbone.vit.blocks.0.adapters.mlp.up.weight'].abs().sum() > 0
     assert torch.equal(rank0['backbone.vit.blocks.0.attn.qkv.weight'],
                        initial['blocks.0.attn.qkv.weight'])  # the base stays frozen
+
+
+# A stand-in for slurm on one machine: srun starts --ntasks copies of the command with the
+# variables slurm gives each task; scontrol resolves the node list to this host.
+FAKE_SRUN = r"""#!/usr/bin/env bash
+echo "srun $*" >> "$(dirname "$0")/srun.log"
+n=1
+while [[ $# -gt 0 && $1 == -* ]]; do
+    case $1 in
+        -p) shift ;;
+        --ntasks=*) n=${1#--ntasks=} ;;
+    esac
+    shift
+done
+pids=()
+for ((i = 0; i < n; i++)); do
+    SLURM_PROCID=$i SLURM_NTASKS=$n SLURM_LOCALID=$i SLURM_NODELIST=node0 "$@" &
+    pids+=($!)
+done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+exit $rc
+"""
+FAKE_SCONTROL = """#!/usr/bin/env bash
+echo 127.0.0.1
+"""
+
+
+def test_slurm_train_script_runs_one_task_per_rank(digits_root, base_ckpt, tmp_path):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, text in (('srun', FAKE_SRUN), ('scontrol', FAKE_SCONTROL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    cfg = tiny_digits_cfg(digits_root, '', base_ckpt, max_iters=2, val_interval=2)
+    cfg.custom_imports = dict(imports=['dyt_mm.cls', 'rank_weights_hook'],
+                              allow_failed_imports=False)
+    cfg.custom_hooks = [dict(type='DyTHook'), dict(type='SaveRankWeightsHook')]
+    work = tmp_path / 'work'
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHON=sys.executable,
+               PYTHONPATH=f"{REPO}:{osp.join(REPO, 'tests')}", OMP_NUM_THREADS='1', GPUS='2',
+               GPUS_PER_NODE='2', MASTER_PORT='29637')
+    proc = subprocess.run(['bash', 'tools/slurm_train.sh', 'cpu', 'dyt-test', _dump(cfg, tmp_path),
+                           str(work)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    srun_call = (bin_dir / 'srun.log').read_text()
+    assert '-p cpu --job-name=dyt-test' in srun_call and '--ntasks=2' in srun_call
+    assert '--launcher slurm' in srun_call and f'--work-dir={work}' in srun_call
+    rank0 = torch.load(str(work / 'rank0.pth'), weights_only=True)
+    rank1 = torch.load(str(work / 'rank1.pth'), weights_only=True)
+    assert all(torch.equal(rank0[key], rank1[key]) for key in rank0)
+    assert rank0['backbone.vit.blocks.0.adapters.mlp.up.weight'].abs().sum() > 0
 
 
 def test_mim_train_runs_this_package(digits_root, base_ckpt, tmp_path):
