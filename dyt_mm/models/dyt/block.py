@@ -13,7 +13,7 @@ Execution modes (same weights, same outputs in eval):
 * ``sparse``   -- inference form: only the kept tokens of the whole batch are
   gathered, ``f`` runs on them, and the result is scattered back.
 """
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -48,8 +48,28 @@ def key_padding_bias(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor
     return bias[:, None, None, :]
 
 
+class KeptTokens(NamedTuple):
+    """Where the kept tokens of a batch sit when packed per sample.
+
+    The tokens themselves travel as flat rows ``(K, C)`` (every kept token of
+    the batch, in order), so that every token-wise layer runs on exactly the
+    kept tokens. Only attention needs them per sample: row ``i`` goes to slot
+    ``slot[i]`` of sample ``sample[i]`` in a ``(B, K_max)`` layout whose
+    ``valid`` key mask hides the padding.
+    """
+    sample: torch.Tensor
+    slot: torch.Tensor
+    valid: torch.Tensor
+
+
 class Attention(nn.Module):
-    """Multi-head self-attention with an optional key mask (timm naming)."""
+    """Multi-head self-attention with an optional key mask (timm naming).
+
+    Takes ``(B, N, C)`` tokens, or the flat kept rows ``(K, C)`` of a batch
+    together with their :class:`KeptTokens` layout (sparse mode): then the
+    two linear layers run on the ``K`` rows and only the attention product on
+    the padded per-sample layout.
+    """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
                  fused_attn: bool = True):
@@ -65,9 +85,20 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+    def forward(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
+                kept: Optional[KeptTokens] = None) -> torch.Tensor:
+        qkv = self.qkv(x)
+        if kept is None:
+            return self.proj(self._attend(qkv, key_mask))
+        B, K = kept.valid.shape
+        packed = qkv.new_zeros(B, K, qkv.shape[-1])
+        packed[kept.sample, kept.slot] = qkv
+        return self.proj(self._attend(packed, kept.valid)[kept.sample, kept.slot])
+
+    def _attend(self, qkv: torch.Tensor, key_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """``(B, N, 3C)`` projections -> ``(B, N, C)`` attention output, before ``proj``."""
+        B, N, _ = qkv.shape
+        qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         bias = None if key_mask is None else key_padding_bias(key_mask, q.dtype)
         if self.fused_attn:
@@ -77,7 +108,7 @@ class Attention(nn.Module):
             if bias is not None:
                 attn = attn + bias
             x = attn.softmax(dim=-1) @ v
-        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+        return x.transpose(1, 2).reshape(B, N, -1)
 
 
 class Mlp(nn.Module):
@@ -131,19 +162,26 @@ def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
                         out: torch.Tensor) -> torch.Tensor:
     """Like :func:`sparse_tokenwise` for branches where tokens interact.
 
-    Each sample's kept tokens (in their original order) are packed to the
-    front of a ``(B, K_max, C)`` tensor; ``fn`` gets a key mask that hides the
-    padding. Padding rows are zeroed and scattered onto skipped tokens, where
-    they add nothing. Reading ``K_max`` is the only host sync.
+    ``fn(rows, kept=...)`` gets the kept tokens of the whole batch as flat rows
+    and their per-sample layout (:class:`KeptTokens`): token-wise layers run
+    on exactly the kept tokens, attention on each sample's kept tokens (in
+    their original order) padded to the largest count. Reading the counts is
+    the only host sync.
     """
     B, N, C = x.shape
-    counts = mask.sum(dim=1)
-    k_max = int(counts.max())
-    order = torch.sort(mask, dim=1, descending=True, stable=True).indices[:, :k_max]
-    valid = (torch.arange(k_max, device=x.device) < counts[:, None]).to(x.dtype)
-    index = order.unsqueeze(-1).expand(-1, -1, C)
-    delta = fn(x.gather(1, index), key_mask=valid) * valid.unsqueeze(-1)
-    return out.scatter_add_(1, index, delta)  # in place, as in sparse_tokenwise
+    counts = mask.sum(dim=1).long()
+    counts_host = counts.tolist()
+    total = sum(counts_host)
+    if total == 0:
+        return out
+    rows = torch.sort(mask.reshape(-1), descending=True, stable=True).indices[:total]
+    sample = torch.div(rows, N, rounding_mode='floor')
+    slot = torch.arange(total, device=x.device) - (counts.cumsum(0) - counts)[sample]
+    valid = (torch.arange(max(counts_host), device=x.device) < counts[:, None]).to(x.dtype)
+    update = fn(x.reshape(-1, C).index_select(0, rows), kept=KeptTokens(sample, slot, valid))
+    out = out.contiguous()
+    out.view(-1, C).index_add_(0, rows, update)  # in place, as in sparse_tokenwise
+    return out
 
 
 class DyTBlock(nn.Module):
@@ -185,15 +223,19 @@ class DyTBlock(nn.Module):
         check_choice('execution mode', value, MODES)
         self._mode = value
 
-    # The three residual branches a site can dispatch.
-    def _attn_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None):
-        return self.attn(self.norm1(x), key_mask)
+    # The three residual branches a site can dispatch: on (B, N, C) tokens with an optional
+    # key mask, or (sparse mode, token-mixing sites) on the kept rows with their layout.
+    def _attn_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
+                     kept: Optional[KeptTokens] = None):
+        return self.attn(self.norm1(x), key_mask, kept)
 
-    def _mlp_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None):
+    def _mlp_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
+                    kept: Optional[KeptTokens] = None):
         return self.mlp(self.norm2(x))
 
-    def _layer_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None):
-        attn = self.drop_path(self._attn_branch(x, key_mask))
+    def _layer_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
+                      kept: Optional[KeptTokens] = None):
+        attn = self.drop_path(self._attn_branch(x, key_mask, kept))
         return attn + self.drop_path(self._mlp_branch(x + attn))
 
     def _site(self, site: str, x: torch.Tensor,
