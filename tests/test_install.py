@@ -4,14 +4,18 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from helpers import REPO
 
 
-def run_python(code: str, tmp_path=None) -> subprocess.CompletedProcess:
+def run_python(code: str, cwd=None, pythonpath=REPO) -> subprocess.CompletedProcess:
     """``code`` in a fresh interpreter (the compatibility layer acts at import time)."""
-    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], cwd=tmp_path or REPO,
-                          capture_output=True, text=True, timeout=300,
-                          env={'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'})
+    env = {'PATH': '/usr/bin:/bin'}
+    if pythonpath:
+        env['PYTHONPATH'] = pythonpath
+    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_import_makes_the_toolboxes_importable_without_compiled_ops():
@@ -59,3 +63,28 @@ def test_a_second_make_install_changes_nothing():
     assert second.returncode == 0, second.stderr
     assert 'pip' not in second.stdout and 'touch' not in second.stdout, second.stdout
     assert osp.isfile(osp.join(REPO, '.venv', '.installed-pkg'))
+
+
+TOOLS = ('tools/train.py', 'tools/test.py', 'tools/analysis/get_flops.py',
+         'tools/analysis/benchmark.py', 'tools/analysis/visualize_dispatch.py',
+         'tools/convert/timm_vit_to_dyt.py', 'tools/demo/digits_demo.py',
+         'tools/demo/seg_demo.py', 'tools/demo/video_demo.py')
+
+
+def test_tools_in_a_checkout_run_the_checkout_package(tmp_path):
+    # No PYTHONPATH and started elsewhere: only the script's own path fix can find the checkout.
+    # One tool runs whole; the others run up to their first dyt_mm import (the part that decides
+    # where dyt_mm comes from), which spares eight imports of the three toolboxes.
+    result = run_python(f"""
+        import runpy, sys
+        for tool in {[osp.join(REPO, t) for t in TOOLS[1:]]!r}:
+            source = open(tool).read()
+            head = source[:source.index('\\nimport dyt_mm')]
+            exec(compile(head, tool, 'exec'), {{'__file__': tool, '__name__': 'imported'}})
+            assert sys.path[0] == {REPO!r}, (tool, sys.path[:2])
+            del sys.path[0]
+        runpy.run_path({osp.join(REPO, TOOLS[0])!r}, run_name='imported')
+        print(sys.modules['dyt_mm'].__file__)
+    """, tmp_path, pythonpath=None)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == osp.join(REPO, 'dyt_mm', '__init__.py')

@@ -11,6 +11,11 @@ import os
 import os.path as osp
 import sys
 
+# In a checkout, run the dyt_mm beside this script, not the installed copy (see docs/environment.md).
+CHECKOUT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
+    sys.path.insert(0, CHECKOUT)
+
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.apis import init_default_scope_of, prepare_distributed
 from mmengine.config import Config, DictAction

@@ -15,7 +15,13 @@ mode's peak memory; a progress bar (stderr) while it runs; JSON at the end.
 fraction R of the benchmark inputs' tokens. Trained checkpoints need it not.
 """
 import argparse
+import os.path as osp
 import sys
+
+# In a checkout, run the dyt_mm beside this script, not the installed copy (see docs/environment.md).
+CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
+    sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 import torch

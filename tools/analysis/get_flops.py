@@ -11,7 +11,13 @@ on the first N samples of the config's test data; without that data (or with
 the whole report as JSON.
 """
 import argparse
+import os.path as osp
 import sys
+
+# In a checkout, run the dyt_mm beside this script, not the installed copy (see docs/environment.md).
+CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
+    sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis import build_model, flops_report, load_config

@@ -14,6 +14,11 @@ import argparse
 import os.path as osp
 import sys
 
+# In a checkout, run the dyt_mm beside this script, not the installed copy (see docs/environment.md).
+CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
+    sys.path.insert(0, CHECKOUT)
+
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis import build_model, load_config, visualize_dispatch
 from dyt_mm.analysis.reports import json_line

@@ -19,9 +19,15 @@ Example (ViT-B/16, ImageNet-21K, as in the DyT paper)::
 """
 import argparse
 import os
+import os.path as osp
 import pickle
 import sys
 import tempfile
+
+# In a checkout, run the dyt_mm beside this script, not the installed copy (see docs/environment.md).
+CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
+    sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before torch and the toolboxes)
 import torch

@@ -16,6 +16,12 @@ ink on a grainy background).
 Every stage-2 run gets a fresh, timestamped work dir; nothing is overwritten.
 """
 import os.path as osp
+import sys
+
+# In a checkout, run the dyt_mm beside this script, not the installed copy (see docs/environment.md).
+CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
+    sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.cls  # noqa: F401
@@ -26,9 +32,8 @@ from dyt_mm.demo.stages import (adapt, demo_parser, pretrain_source, print_table
                                 trainable_parameters)
 from mmengine.registry import init_default_scope
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SOURCE_CONFIG = osp.join(REPO, 'configs/demo/vit-tiny-p4_digits-source.py')
-TARGET_CONFIG = osp.join(REPO, 'configs/demo/dyt-r0.5_vit-tiny-p4_digits-target.py')
+SOURCE_CONFIG = osp.join(CHECKOUT, 'configs/demo/vit-tiny-p4_digits-source.py')
+TARGET_CONFIG = osp.join(CHECKOUT, 'configs/demo/dyt-r0.5_vit-tiny-p4_digits-target.py')
 SPEED_BATCH = 64
 
 

@@ -16,6 +16,12 @@ backgrounds and a *target* domain on textured ones.
 Every stage-2 run gets a fresh, timestamped work dir; nothing is overwritten.
 """
 import os.path as osp
+import sys
+
+# In a checkout, run the dyt_mm beside this script, not the installed copy (see docs/environment.md).
+CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
+    sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.seg  # noqa: F401
@@ -24,9 +30,8 @@ from dyt_mm.demo.stages import (adapt, demo_parser, pretrain_source, print_table
                                 trainable_parameters)
 from mmengine.registry import init_default_scope
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SOURCE_CONFIG = osp.join(REPO, 'configs/seg/demo/vit-tiny-p8_upernet_shapes-source.py')
-TARGET_CONFIG = osp.join(REPO, 'configs/seg/demo/dyt-r0.5_upernet_vit-tiny-p8_shapes-target.py')
+SOURCE_CONFIG = osp.join(CHECKOUT, 'configs/seg/demo/vit-tiny-p8_upernet_shapes-source.py')
+TARGET_CONFIG = osp.join(CHECKOUT, 'configs/seg/demo/dyt-r0.5_upernet_vit-tiny-p8_shapes-target.py')
 
 
 def main():

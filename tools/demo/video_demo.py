@@ -15,6 +15,12 @@ one frame alone cannot tell the classes apart; only the frames together can.
 Every run gets a fresh, timestamped work dir; nothing is overwritten.
 """
 import os.path as osp
+import sys
+
+# In a checkout, run the dyt_mm beside this script, not the installed copy (see docs/environment.md).
+CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
+    sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.video  # noqa: F401
@@ -24,8 +30,7 @@ from dyt_mm.demo.video_clips import write_video_clips
 from dyt_mm.models.dyt import ViTFlops
 from mmengine.registry import init_default_scope
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'configs/video/demo/dyt-r0.5_vit-tiny-p8_8x2x1_moving-shapes.py')
+CONFIG = osp.join(CHECKOUT, 'configs/video/demo/dyt-r0.5_vit-tiny-p8_8x2x1_moving-shapes.py')
 
 
 def main():
