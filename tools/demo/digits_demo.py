@@ -28,7 +28,7 @@ import dyt_mm.cls  # noqa: F401
 import torch
 from dyt_mm.analysis import compare_modes
 from dyt_mm.demo.digits import write_digits
-from dyt_mm.demo.stages import (adapt, demo_parser, pretrain_source, print_table, figure_at_test,
+from dyt_mm.demo.stages import (adapt, demo_parser, figure_at_test, pretrain_source, print_table,
                                 trainable_parameters)
 from mmengine.registry import init_default_scope
 

@@ -26,7 +26,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.seg  # noqa: F401
 from dyt_mm.demo.seg_shapes import write_seg_shapes
-from dyt_mm.demo.stages import (adapt, demo_parser, pretrain_source, print_table, figure_at_test,
+from dyt_mm.demo.stages import (adapt, demo_parser, figure_at_test, pretrain_source, print_table,
                                 trainable_parameters)
 from mmengine.registry import init_default_scope
 

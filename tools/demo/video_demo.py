@@ -24,7 +24,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.video  # noqa: F401
-from dyt_mm.demo.stages import (DyTRunner, demo_config, demo_parser, print_table, figure_at_test,
+from dyt_mm.demo.stages import (DyTRunner, demo_config, demo_parser, figure_at_test, print_table,
                                 trainable_parameters)
 from dyt_mm.demo.video_clips import write_video_clips
 from dyt_mm.models.dyt import ViTFlops
