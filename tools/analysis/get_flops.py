@@ -14,7 +14,7 @@ import argparse
 import os.path as osp
 import sys
 
-# In a checkout, run the dyt_mm beside this script, not the installed copy (see docs/environment.md).
+# In a checkout, run the dyt_mm beside this script, not the installed copy (docs/environment.md).
 CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
     sys.path.insert(0, CHECKOUT)
