@@ -318,6 +318,15 @@ def test_visualize_dispatch_writes_the_picture(trained, digits_root, tmp_path):
     width, height = Image.open(out).size
     assert width > 300 and height > 150
 
+    # an existing picture is never replaced silently
+    before = open(out, 'rb').read()
+    again = run_tool('tools/analysis/visualize_dispatch.py', cfg_path, ckpt, image, '--out', out)
+    assert again.returncode != 0 and 'exists; not overwriting it' in again.stderr
+    assert open(out, 'rb').read() == before
+    forced = run_tool('tools/analysis/visualize_dispatch.py', cfg_path, ckpt, image, '--out', out,
+                      '--force')
+    assert forced.returncode == 0, forced.stderr
+
 
 def test_bad_arguments_exit_with_a_clear_message(trained, tmp_path):
     cfg_path, _ = trained

@@ -1,7 +1,7 @@
 """Draw which tokens DyT's dispatchers let through, per layer, on one input file.
 
     python tools/analysis/visualize_dispatch.py CONFIG CHECKPOINT INPUT --out OUT.png
-                                                [--cfg-options k=v ...]
+                                                [--force] [--cfg-options k=v ...]
 
 INPUT is an image (classification, segmentation) or a video file. The model
 runs it through the config's test pipeline in its test mode. The picture
@@ -31,6 +31,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='full or adapter-only checkpoint (tensors only)')
     parser.add_argument('input', help='image or video file')
     parser.add_argument('--out', required=True, help='picture to write (.png, .pdf, .svg)')
+    parser.add_argument('--force', action='store_true', help='overwrite an existing --out file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
     return parser.parse_args(argv)
@@ -42,6 +43,8 @@ def main(argv=None):
         out_dir = osp.dirname(osp.abspath(args.out))
         if not osp.isdir(out_dir):
             raise FileNotFoundError(f'folder of --out does not exist: {out_dir}')
+        if osp.exists(args.out) and not args.force:
+            raise ValueError(f'{args.out} exists; not overwriting it (give --force to replace it)')
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
         result = visualize_dispatch(model, cfg, args.input, args.out)
