@@ -110,6 +110,25 @@ def test_two_process_test_predicts_what_one_process_does(peft_run, digits_root, 
         assert torch.allclose(a['pred_score'], b['pred_score'], atol=1e-6)
 
 
+def test_training_never_replaces_an_earlier_runs_checkpoints(peft_run, digits_root, base_ckpt,
+                                                             tmp_path):
+    _, work_dir = peft_run
+    saved = {name: os.path.getmtime(osp.join(work_dir, name))
+             for name in os.listdir(work_dir) if name.endswith('.pth')}
+    assert saved
+    cfg_path = _dump(tiny_digits_cfg(digits_root, str(tmp_path), base_ckpt), tmp_path)
+    proc = run_tool('tools/train.py', cfg_path, '--work-dir', work_dir)
+    assert proc.returncode != 0
+    assert f'work dir {work_dir} holds checkpoints of an earlier run' in proc.stderr
+    assert 'iter_4.pth' in proc.stderr and '--resume' in proc.stderr and '--force' in proc.stderr
+    assert saved == {name: os.path.getmtime(osp.join(work_dir, name)) for name in saved}
+    # --force is the explicit way to train over them
+    forced = run_tool('tools/train.py', cfg_path, '--work-dir', str(tmp_path / 'copy'))
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    again = run_tool('tools/train.py', cfg_path, '--work-dir', str(tmp_path / 'copy'), '--force')
+    assert again.returncode == 0, again.stderr[-3000:]
+
+
 def test_loading_a_checkpoint_never_runs_its_code(tmp_path, digits_root):
     marker = tmp_path / 'pwned'
 

@@ -1,12 +1,16 @@
 """Train a DyT model from an OpenMMLab config (classification, segmentation or video).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--force]
                                  [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+
+A work dir that already holds checkpoints is refused unless the run resumes
+(--resume) or --force is given: an earlier run's files are never replaced silently.
 
 Multi-process: tools/dist_train.sh CONFIG N (torchrun), tools/slurm_train.sh.
 Also works without GPUs: processes then talk over gloo.
 """
 import argparse
+import glob
 import os
 import os.path as osp
 import sys
@@ -30,6 +34,9 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or from the latest one in the work dir '
         'when no path is given')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--force', action='store_true',
+                        help='train into a work dir that holds checkpoints of an earlier run '
+                        '(files of the same name are replaced)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -71,6 +78,18 @@ def merge_args(cfg: Config, args) -> Config:
     return cfg
 
 
+def check_work_dir(cfg: Config, args) -> None:
+    """Never replace an earlier run's checkpoints without being told to."""
+    if cfg.get('resume') or args.force:
+        return
+    saved = sorted(glob.glob(osp.join(glob.escape(cfg.work_dir), '*.pth')))
+    if saved:
+        names = ', '.join(osp.basename(p) for p in saved[:3]) + (', ...' if len(saved) > 3 else '')
+        raise SystemExit(f'error: work dir {cfg.work_dir} holds checkpoints of an earlier run '
+                         f'({names}); continue it with --resume, choose another --work-dir, or '
+                         'give --force to train over it')
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
@@ -79,6 +98,7 @@ def main(argv=None):
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg = merge_args(cfg, args)
+    check_work_dir(cfg, args)
     init_default_scope_of(cfg)
     prepare_distributed(cfg)
 
