@@ -10,7 +10,7 @@ from torch import nn
 from ..apis import init_default_scope_of
 from ..models.backbone_base import DyTBackboneBase
 from ..models.dyt import DyTViT
-from ..models.dyt.pretrained import describe_mismatch
+from ..models.dyt.pretrained import compare_states, describe_mismatch
 from ..utils.checkpoint import load_tensors, state_dict_of
 from ..utils.peft import complete_trainable_state
 
@@ -53,12 +53,7 @@ def load_checkpoint_strictly(model: nn.Module, path: str) -> None:
     meta = checkpoint.get('meta')
     if isinstance(meta, dict) and meta.get('dyt_trainable_only'):
         state = complete_trainable_state(model, state)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
-                  for k in state if k in own and state[k].shape != own[k].shape]
-    problems = describe_mismatch(missing, unexpected, mismatched)
+    problems = describe_mismatch(*compare_states(model.state_dict(), state))
     if problems:
         raise ValueError(f'checkpoint {path} does not fit the model of this config: {problems}')
     model.load_state_dict(state)

@@ -6,7 +6,7 @@ backbone naming, which is timm's for the pre-trained part.
 """
 import os
 import re
-from typing import Dict, List, Mapping, Tuple
+from typing import Callable, Dict, List, Mapping, Tuple
 
 import numpy as np
 import torch
@@ -109,14 +109,23 @@ def fit_pos_embed(model: DyTViT, state: StateDict) -> StateDict:
                                                   model.num_prefix))
 
 
-def compare_keys(model: DyTViT, state: StateDict) -> Tuple[List[str], List[str], List[str]]:
-    """(missing base keys, unexpected keys, mis-shaped keys) of ``state`` for ``model``."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state and not model.is_dyt_param(k)]
+def compare_states(own: StateDict, state: StateDict,
+                   may_miss: Callable[[str], bool] = lambda key: False
+                   ) -> Tuple[List[str], List[str], List[str]]:
+    """(missing keys, unexpected keys, mis-shaped keys) of ``state`` against ``own``.
+
+    Keys of ``own`` for which ``may_miss`` is true are not reported missing.
+    """
+    missing = [k for k in own if k not in state and not may_miss(k)]
     unexpected = [k for k in state if k not in own]
     mismatched = [f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
                   for k in state if k in own and state[k].shape != own[k].shape]
     return missing, unexpected, mismatched
+
+
+def compare_keys(model: DyTViT, state: StateDict) -> Tuple[List[str], List[str], List[str]]:
+    """Like :func:`compare_states` for a ViT's base weights: DyT parameters may be missing."""
+    return compare_states(model.state_dict(), state, model.is_dyt_param)
 
 
 def describe_mismatch(missing, unexpected, mismatched) -> str:
