@@ -137,25 +137,30 @@ class DropPath(nn.Module):
         return x * x.new_empty(shape).bernoulli_(keep).div_(keep)
 
 
+def add_rows(out: torch.Tensor, rows: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+    """``out`` with ``update`` added in place at the flat token ``rows``.
+
+    ``out`` must be a fresh tensor of the caller's (the residual sum): the add
+    is done in place, which saves a copy of the whole batch per block.
+    """
+    # A sum can inherit transposed strides (patch embedding without a class token).
+    out = out.contiguous()
+    out.view(-1, out.shape[-1]).index_add_(0, rows, update)
+    return out
+
+
 def sparse_tokenwise(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
                      out: torch.Tensor) -> torch.Tensor:
     """Add ``fn`` of the kept tokens of the whole batch into ``out``.
 
     One gather and one scatter for the batch; ``nonzero`` is the only host sync.
-    ``out`` must be a fresh tensor of the caller's (the residual sum): the add
-    is done in place, which saves a copy of the whole batch per block.
     """
-    C = x.shape[-1]
     rows = mask.reshape(-1).nonzero().squeeze(1)
     if rows.numel() == mask.numel():
         # Every token kept (common in early layers): a gathered copy would only
         # cost time and push peak memory above the complete mode's.
         return out.add_(fn(x))
-    kept = x.reshape(-1, C).index_select(0, rows)
-    # A sum can inherit transposed strides (patch embedding without a class token).
-    out = out.contiguous()
-    out.view(-1, C).index_add_(0, rows, fn(kept))
-    return out
+    return add_rows(out, rows, fn(x.reshape(-1, x.shape[-1]).index_select(0, rows)))
 
 
 def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
@@ -174,14 +179,15 @@ def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
     total = sum(counts_host)
     if total == 0:
         return out
+    if total == B * N:
+        # Every token kept: the dense branch, as in sparse_tokenwise.
+        return out.add_(fn(x))
     rows = torch.sort(mask.reshape(-1), descending=True, stable=True).indices[:total]
     sample = torch.div(rows, N, rounding_mode='floor')
     slot = torch.arange(total, device=x.device) - (counts.cumsum(0) - counts)[sample]
     valid = (torch.arange(max(counts_host), device=x.device) < counts[:, None]).to(x.dtype)
-    update = fn(x.reshape(-1, C).index_select(0, rows), kept=KeptTokens(sample, slot, valid))
-    out = out.contiguous()
-    out.view(-1, C).index_add_(0, rows, update)  # in place, as in sparse_tokenwise
-    return out
+    kept = KeptTokens(sample, slot, valid)
+    return add_rows(out, rows, fn(x.reshape(-1, C).index_select(0, rows), kept=kept))
 
 
 class DyTBlock(nn.Module):
