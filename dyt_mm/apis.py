@@ -1,25 +1,90 @@
-"""Helpers the command-line tools share."""
+"""Python entry points: a trained DyT model in two calls, and the tools' shared set-up.
+
+.. code-block:: python
+
+    from dyt_mm.apis import init_model, inference
+    model = init_model(CONFIG, CHECKPOINT)   # full or adapter-only checkpoint
+    sample = inference(model, 'image.png')   # the toolbox's data sample, plus
+    sample.keep_rates, sample.gflops         # what the dispatchers kept, what it cost
+"""
+import copy
 import os
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from torch import nn
+
+from .analysis.flops import backbone_flops
+from .analysis.inputs import run_on_file
+from .analysis.loading import build_model, dyt_parts, load_config
+from .analysis.toolbox import import_layer, init_default_scope_of, scope_of_config
+from .utils.checkpoint import load_tensors
+
+__all__ = ['init_model', 'inference', 'init_default_scope_of', 'import_layer',
+           'prepare_distributed']
 
 
-def init_default_scope_of(cfg: Config) -> None:
-    """Import the toolbox layer the config's scope needs and make it the default scope."""
-    from mmengine.registry import init_default_scope
-    scope = cfg.get('default_scope', 'mmpretrain')
-    import_layer(scope)
-    init_default_scope(scope)
+def init_model(config: Union[str, Config], checkpoint: Optional[str],
+               device: str = 'cpu', cfg_options: Optional[dict] = None) -> nn.Module:
+    """The DyT model of a classification, segmentation or video config, in eval mode.
+
+    Args:
+        config: a config file or a :class:`~mmengine.config.Config`.
+        checkpoint: a training checkpoint, full or adapter-only
+            (``DyTHook(save_trainable_only=True)``, whose frozen base comes
+            from the backbone's ``init_cfg``). Only tensors are read, and every
+            key must fit the model. ``None`` keeps random weights.
+        device: where the model goes (``'cpu'``, ``'cuda:0'``).
+        cfg_options: overrides merged into the config, as ``--cfg-options``.
+
+    The model keeps its config as ``model.cfg`` (which :func:`inference` and
+    the toolboxes' own inference functions read) and the data set's
+    ``dataset_meta`` (class names) from the checkpoint, if it saved them.
+    """
+    if isinstance(config, Config):
+        cfg = copy.deepcopy(config)  # the model keeps its own
+        cfg.merge_from_dict(cfg_options or {})
+    else:
+        cfg = load_config(config, cfg_options)
+    model = build_model(cfg, checkpoint)
+    model.cfg = cfg
+    meta = load_tensors(checkpoint).get('meta') if checkpoint else None
+    model.dataset_meta = dict(meta.get('dataset_meta') or {}) if isinstance(meta, dict) else {}
+    return model.to(device)
 
 
-def import_layer(scope: str) -> None:
-    layers = {'mmpretrain': 'dyt_mm.cls', 'mmseg': 'dyt_mm.seg', 'mmaction': 'dyt_mm.video'}
-    if scope not in layers:
-        raise ValueError(f'unknown default_scope {scope!r}; allowed: {", ".join(layers)}')
-    import importlib
-    importlib.import_module(layers[scope])
+@torch.no_grad()
+def inference(model: nn.Module, inputs: Union[str, Sequence[str]]):
+    """Predict image or video files with the model's test pipeline and test mode.
+
+    Returns the toolbox's data sample (mmpretrain ``DataSample``, mmseg
+    ``SegDataSample``, mmaction ``ActionDataSample``), or a list of them for
+    a list of files, each with two fields added:
+
+    * ``keep_rates``: ``(S,)`` tensor, the fraction of image tokens each
+      dispatch site kept on this input (one site per layer; two for the
+      ``attn_mlp`` variant), over all its sliding-window crops, views and
+      frames;
+    * ``gflops``: the backbone GFLOPs this input cost as the model ran it
+      (summed over crops, views and frames; one multiply-add = one FLOP).
+    """
+    cfg = getattr(model, 'cfg', None)
+    if not isinstance(cfg, Config):
+        raise ValueError('inference() needs the model\'s config as model.cfg; build the model '
+                         'with dyt_mm.apis.init_model(config, checkpoint)')
+    _, vit = dyt_parts(model)
+    samples = []
+    with scope_of_config(cfg):
+        for path in [inputs] if isinstance(inputs, str) else inputs:
+            sample, probe = run_on_file(model, cfg, path)
+            masks = [call.masks.transpose(0, 1).flatten(1) for call in probe.calls]
+            sample.keep_rates = torch.cat(masks, dim=1).float().mean(dim=1)
+            sample.gflops = sum(backbone_flops(vit, call).sum().item()
+                                for call in probe.calls) / 1e9
+            samples.append(sample)
+    return samples[0] if isinstance(inputs, str) else samples
 
 
 def prepare_distributed(cfg: Config) -> None:

@@ -79,9 +79,9 @@ class ModelFlops:
         self.outside = outside
         self.num_image_tokens = num_image_tokens
 
-    def vit_flops(self, num_image_tokens=None) -> ViTFlops:
+    def vit_flops(self) -> ViTFlops:
         # Only the token count matters to the FLOPs, not the grid's shape.
-        return ViTFlops(self.vit, grid=(num_image_tokens or self.num_image_tokens, 1))
+        return ViTFlops(self.vit, grid=(self.num_image_tokens, 1))
 
     def dense(self) -> float:
         """The plain pre-trained ViT (no adapters, nothing skipped) plus heads."""
@@ -96,10 +96,17 @@ class ModelFlops:
 
     def per_input(self, call: BackboneCall) -> torch.Tensor:
         """What ``sparse`` execution cost each backbone input of a recorded call."""
-        vit_flops = self.vit_flops(call.masks.shape[-1])
-        kept = call.kept
-        per_frame = vit_flops.per_sample(kept.flatten(0, 1)).reshape(kept.shape[:2])
-        return self.outside + per_frame.sum(dim=1)
+        return self.outside + backbone_flops(self.vit, call)
+
+
+def backbone_flops(vit: DyTViT, call: BackboneCall) -> torch.Tensor:
+    """The ViT's FLOPs on each backbone input of a recorded call, as ``sparse`` runs it.
+
+    Summed over the frames of a clip.
+    """
+    vit_flops = ViTFlops(vit, grid=(call.masks.shape[-1], 1))
+    kept = call.kept
+    return vit_flops.per_sample(kept.flatten(0, 1)).reshape(kept.shape[:2]).sum(dim=1)
 
 
 def dispatch_summary(flops: ModelFlops, calls: List[BackboneCall]) -> Dict:

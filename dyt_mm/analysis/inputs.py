@@ -1,7 +1,7 @@
 """Inputs for the analysis tools: the config's test data, or random backbone inputs."""
 import copy
 import os.path as osp
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -10,6 +10,7 @@ from torch import nn
 from ..models.dyt import dyt_mode
 from .loading import dyt_parts
 from .probe import DispatchProbe
+from .toolbox import single_file_pipeline, toolbox_of
 
 
 def test_data_missing(cfg: Config) -> Optional[str]:
@@ -81,3 +82,23 @@ def run_on_inputs(model: nn.Module, inputs: torch.Tensor, mode: str = 'sparse',
     with dyt_mode(vit, mode), DispatchProbe(model, keep_inputs) as probe:
         backbone(inputs)
     return probe
+
+
+@torch.no_grad()
+def run_on_file(model: nn.Module, cfg: Config, path: str,
+                keep_inputs: bool = False) -> Tuple[Any, DispatchProbe]:
+    """Run ``model.test_step`` (its own test mode) on one image or video file.
+
+    The file goes through the config's test pipeline without its annotation
+    loading. Returns the toolbox's data sample and the probe of every backbone
+    call (one per batch of crops of a sliding window; views share one).
+    """
+    from mmengine.dataset import Compose, pseudo_collate
+    if not isinstance(path, str) or not osp.isfile(path):
+        raise FileNotFoundError(f'input file not found: {path!r}')
+    toolbox = toolbox_of(cfg)
+    pipeline = Compose(single_file_pipeline(toolbox, cfg.test_dataloader.dataset.pipeline))
+    data = pipeline(dict(toolbox.file_info, **{toolbox.file_key: path}))
+    with DispatchProbe(model, keep_inputs) as probe:
+        prediction = model.test_step(pseudo_collate([data]))[0]
+    return prediction, probe

@@ -7,12 +7,12 @@ from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-from ..apis import init_default_scope_of
 from ..models.backbone_base import DyTBackboneBase
 from ..models.dyt import DyTViT
 from ..models.dyt.pretrained import compare_states, describe_mismatch
 from ..utils.checkpoint import load_tensors, state_dict_of
 from ..utils.peft import complete_trainable_state
+from .toolbox import init_default_scope_of
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:

@@ -6,14 +6,19 @@ Everything else goes through the shared contract: a model holds exactly one
 input of native size: ``(B, C, H, W)`` for images and crops, ``(B, C, T, H, W)``
 for clips, whose frames the backbone folds into the ViT's batch.
 """
+import importlib
+from contextlib import contextmanager
 from typing import List, NamedTuple
 
 import torch
+from mmengine.registry import DefaultScope, init_default_scope
 
 from ..models.dyt.block import check_choice
 
 
 class Toolbox(NamedTuple):
+    # the dyt_mm layer that registers the DyT modules into this toolbox
+    layer: str
     # tensor-mode forward of the whole model: extra keyword arguments
     tensor_kwargs: dict
     # how the data preprocessor stacks backbone inputs: a clip gets a views axis
@@ -24,10 +29,11 @@ class Toolbox(NamedTuple):
 
 
 TOOLBOXES = {
-    'mmpretrain': Toolbox({}, False, 'img_path', {}),
-    'mmseg': Toolbox({}, False, 'img_path', dict(reduce_zero_label=False, seg_fields=[])),
+    'mmpretrain': Toolbox('dyt_mm.cls', {}, False, 'img_path', {}),
+    'mmseg': Toolbox('dyt_mm.seg', {}, False, 'img_path',
+                     dict(reduce_zero_label=False, seg_fields=[])),
     # mmaction's tensor mode stops after the backbone unless asked for the head
-    'mmaction': Toolbox(dict(stage='head'), True, 'filename',
+    'mmaction': Toolbox('dyt_mm.video', dict(stage='head'), True, 'filename',
                         dict(label=-1, start_index=0, modality='RGB')),
 }
 
@@ -37,10 +43,36 @@ def loads_annotations(transform: dict) -> bool:
     return transform['type'].startswith('Load') and transform['type'].endswith('Annotations')
 
 
-def toolbox_of(cfg) -> Toolbox:
+def scope_of(cfg) -> str:
     scope = cfg.get('default_scope', 'mmpretrain')
     check_choice('default_scope', scope, tuple(TOOLBOXES))
-    return TOOLBOXES[scope]
+    return scope
+
+
+def toolbox_of(cfg) -> Toolbox:
+    return TOOLBOXES[scope_of(cfg)]
+
+
+def import_layer(scope: str) -> None:
+    """Import the dyt_mm layer that registers the DyT modules into ``scope``'s toolbox."""
+    check_choice('default_scope', scope, tuple(TOOLBOXES))
+    importlib.import_module(TOOLBOXES[scope].layer)
+
+
+def init_default_scope_of(cfg) -> None:
+    """Import the toolbox layer the config's scope needs and make it the default scope."""
+    scope = scope_of(cfg)
+    import_layer(scope)
+    init_default_scope(scope)
+
+
+@contextmanager
+def scope_of_config(cfg):
+    """The config's scope (its layer imported) as the default scope inside this block only."""
+    scope = scope_of(cfg)
+    import_layer(scope)
+    with DefaultScope.overwrite_default_scope(scope):
+        yield
 
 
 def model_input(toolbox: Toolbox, backbone_input: torch.Tensor) -> torch.Tensor:

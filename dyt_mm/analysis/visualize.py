@@ -7,13 +7,11 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from mmengine.config import Config
-from mmengine.dataset import Compose, pseudo_collate
 from torch import nn
 
+from .inputs import run_on_file
 from .loading import denormalize, dyt_parts
-from .probe import DispatchProbe
 from .reports import site_labels
-from .toolbox import single_file_pipeline, toolbox_of
 
 SKIPPED_SHADE = 0.22  # skipped tokens keep this much of their brightness
 KEPT_TINT = (np.array([255, 140, 0]), 0.3)  # kept tokens are tinted orange (colour, weight)
@@ -30,13 +28,7 @@ def dispatch_on_file(model: nn.Module, cfg: Config, path: str) -> Dict:
     crop), its masks ``(frames, S, N_image)``, the patch size, the prediction
     and how many backbone inputs the file made (views, crops).
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'input file not found: {path}')
-    toolbox = toolbox_of(cfg)
-    pipeline = Compose(single_file_pipeline(toolbox, cfg.test_dataloader.dataset.pipeline))
-    data = pipeline(dict(toolbox.file_info, **{toolbox.file_key: path}))
-    with DispatchProbe(model, keep_inputs=True) as probe:
-        prediction = model.test_step(pseudo_collate([data]))[0]
+    prediction, probe = run_on_file(model, cfg, path, keep_inputs=True)
     call = probe.calls[0]
     pixels = denormalize(model, call.inputs[0])
     if pixels.ndim == 3:  # an image: one frame

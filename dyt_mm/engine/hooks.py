@@ -60,8 +60,9 @@ class DyTHook(Hook):
         distill_warmup_iters: the distillation weight goes linearly from 0 to
             its configured value over these iterations.
         save_trainable_only: checkpoints keep only the trainable parameters
-            (adapters, dispatchers, routers, head); the frozen base comes from
-            the backbone's ``init_cfg`` when the checkpoint is loaded.
+            (adapters, dispatchers, routers, head) and the buffers (BatchNorm
+            statistics); the frozen base comes from the backbone's
+            ``init_cfg`` when the checkpoint is loaded.
     """
 
     priority = 'NORMAL'
@@ -182,9 +183,10 @@ class DyTHook(Hook):
         if not self.save_trainable_only:
             return
         model = _unwrap(runner.model)
-        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+        # Buffers stay: they are small and some are learnt (the heads' BatchNorm statistics).
+        frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
         checkpoint['state_dict'] = type(checkpoint['state_dict'])(
-            (k, v) for k, v in checkpoint['state_dict'].items() if k in trainable)
+            (k, v) for k, v in checkpoint['state_dict'].items() if k not in frozen)
         checkpoint.setdefault('meta', {})['dyt_trainable_only'] = True
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:

@@ -19,21 +19,15 @@ def trainable_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
 
 def complete_trainable_state(model: nn.Module,
                              state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """``state`` (trainable parameters only) completed with the model's frozen base.
+    """``state`` (the trainable part only) completed with the model's frozen base.
 
-    Loads the frozen base from the backbone's ``init_cfg`` first if needed, and
-    checks that ``state`` covers every trainable parameter.
+    The base comes from each DyT backbone's ``init_cfg`` (or the weights
+    ``init_weights`` loaded); ``state`` must cover every trainable parameter.
+    Buffers an older adapter-only checkpoint lacks keep the model's values.
     """
-    backbones = [m for m in model.modules() if isinstance(m, DyTBackboneBase)]
-    for backbone in backbones:
-        if backbone.is_init:
-            continue
-        if backbone.pretrained_path is None:
-            raise ValueError(
-                'this checkpoint holds only the trainable DyT parameters; the frozen base '
-                "must come from the backbone's init_cfg=dict(type='Pretrained', "
-                "checkpoint=PATH), which this model's config does not set")
-        backbone.init_weights()
+    for name, backbone in model.named_modules():
+        if isinstance(backbone, DyTBackboneBase):
+            state = dict(state, **backbone.frozen_base_for(state, name + '.' if name else ''))
     missing = [name for name, p in model.named_parameters()
                if p.requires_grad and name not in state]
     if missing:
