@@ -21,6 +21,8 @@ class LoadCheckedAnnotations(LoadAnnotations):
 
     Use it in place of ``LoadAnnotations`` anywhere in a pipeline (the size
     is compared with the image's original size, so it may follow a Resize).
+    An image that does not come from a data set (mmseg's ``MMSegInferencer``
+    keeps this transform in the test pipeline) passes through without labels.
 
     Args:
         num_classes: number of classes of the data set.
@@ -36,7 +38,15 @@ class LoadCheckedAnnotations(LoadAnnotations):
         self.ignore_index = ignore_index
 
     def _load_seg_map(self, results: dict) -> None:
-        seg_path, img_path = results['seg_map_path'], results.get('img_path')
+        img_path = results.get('img_path')
+        if 'seg_map_path' not in results:
+            if 'seg_fields' not in results:
+                # Not a data set's sample but an image to predict: mmseg's inferencer drops
+                # only a transform named LoadAnnotations from the test pipeline.
+                return
+            raise KeyError(f'the data set gives no label map for image {img_path}; set its '
+                           "data_prefix=dict(seg_map_path=...)")
+        seg_path = results['seg_map_path']
         if not fileio.exists(seg_path, backend_args=self.backend_args):
             raise FileNotFoundError(f'label map not found: {seg_path} (for image {img_path})')
         super()._load_seg_map(results)
