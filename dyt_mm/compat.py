@@ -14,12 +14,22 @@ Two packaging problems of the pinned releases stop ``import mmseg.models`` and
 
 Both are applied by ``import dyt_mm`` and do nothing when the real modules exist.
 Nothing here touches ``torch.load`` defaults.
+
+Two warnings that every import of the pinned set prints are harmless here and
+silenced (only when ``dyt_mm`` is imported before the toolboxes):
+
+* mmcv-lite's "Fail to import ``MultiScaleDeformableAttention``": that
+  attention (Deformable DETR) needs compiled ops; nothing in DyT uses it;
+* setuptools' "pkg_resources is deprecated", raised by mmengine's package
+  utilities, which still work with the pinned setuptools.
 """
 import importlib.machinery
 import importlib.util
 import os
+import re
 import sys
 import types
+import warnings
 
 _DRN = 'mmaction.models.localizers.drn'
 
@@ -84,7 +94,13 @@ def _install_drn_placeholder() -> None:
     sys.modules[_DRN + '.drn'].DRN = None
 
 
+HARMLESS_WARNINGS = ('Fail to import ``MultiScaleDeformableAttention``',
+                     'pkg_resources is deprecated as an API')
+
+
 def apply() -> None:
-    """Install both stand-ins if (and only if) they are needed."""
+    """Silence the harmless warnings; install both stand-ins if (and only if) needed."""
+    for message in HARMLESS_WARNINGS:
+        warnings.filterwarnings('ignore', message=re.escape(message), category=UserWarning)
     _install_mmcv_ops_stand_in()
     _install_drn_placeholder()

@@ -4,17 +4,18 @@ import os.path as osp
 import torch
 from helpers import DIGITS_SOURCE_CONFIG, tiny_digits_cfg
 
-from dyt_mm.demo.stages import adapt, pretrain_source, figure_at_test, trainable_parameters
+from dyt_mm.demo.stages import (adapt, figure_at_test, log_file, pretrain_source,
+                                trainable_parameters)
 
 
-def test_source_is_pretrained_once_then_adapted_in_a_fresh_dir(digits_root, tmp_path):
+def test_source_is_pretrained_once_then_adapted_in_a_fresh_dir(digits_root, tmp_path, capfd):
     source_cfg = tmp_path / 'source.py'
     target_cfg = tmp_path / 'target.py'
     tiny_digits_cfg(digits_root, '', config=DIGITS_SOURCE_CONFIG, max_iters=2,
                     val_interval=2).dump(str(source_cfg))
     # any Pretrained path: the stage-2 step points it at the exported base
     tiny_digits_cfg(digits_root, '', base_ckpt='unused.pth', max_iters=2,
-                    val_interval=2).dump(str(target_cfg))
+                    val_interval=2, log_level='INFO').dump(str(target_cfg))
     work = str(tmp_path / 'work')
 
     base = pretrain_source(str(source_cfg), digits_root, work, 'a ViT', 'accuracy/top1')
@@ -26,7 +27,19 @@ def test_source_is_pretrained_once_then_adapted_in_a_fresh_dir(digits_root, tmp_
                            'accuracy/top1') == base
     assert osp.getmtime(base) == stamp  # reused, not trained or written again
 
+    capfd.readouterr()
     runner, metrics = adapt(str(target_cfg), digits_root, work, base)
+    # the terminal gets the progress lines; the run's full log is in its work dir
+    console = capfd.readouterr()
+    assert console.out.splitlines() == [
+        f'[stage 2] DyT adaptation to the target domain (log: {log_file(runner)})',
+        '[stage 2] testing with sparse inference']
+    assert not console.err
+    with open(log_file(runner)) as f:
+        log = f.read()
+    assert 'Config:' in log and 'accuracy/top1' in log
+    if not torch.cuda.is_available():
+        assert 'GPU number: 1 (processes; no GPU here, the run uses the CPU)' in log
     assert osp.basename(runner.work_dir).startswith('target_')
     assert osp.dirname(runner.work_dir) == work
     assert 0 <= metrics['accuracy/top1'] <= 100

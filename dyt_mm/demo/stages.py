@@ -26,7 +26,8 @@ def demo_parser(doc: str, data_root: str, work_dir: str,
 def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = '') -> Config:
     """The config with its data under ``data_root`` and a fresh, timestamped work dir.
 
-    A run never writes into an earlier run's folder.
+    A run never writes into an earlier run's folder. Only warnings of the
+    Runner reach the terminal; its full log is in ``<work dir>/<time>/``.
     """
     cfg = Config.fromfile(config)
     for loader in DATALOADERS:
@@ -35,6 +36,8 @@ def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = ''
     if osp.exists(run_dir):
         raise SystemExit(f'error: {run_dir} exists; not overwriting it (try again in a second)')
     cfg.work_dir = run_dir
+    # The terminal shows the demo's progress lines; the run's full log is in its work dir.
+    cfg.console_log_level = 'WARNING'
     return cfg
 
 
@@ -50,8 +53,8 @@ def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
         print(f'[stage 1] reusing the pre-trained source ViT {base}')
         return base
     cfg = demo_config(config, data_root, osp.join(work_dir, 'source'))
-    print(f'[stage 1] pre-training {what} on the source domain -> {cfg.work_dir}')
     runner = DyTRunner.from_cfg(cfg)
+    print(f'[stage 1] pre-training {what} on the source domain (log: {log_file(runner)})')
     runner.train()
     score = runner.message_hub.get_scalar(f'val/{metric}').current()
     print(f'[stage 1] source-domain {metric} {score:.3f}')
@@ -67,10 +70,16 @@ def adapt(config: str, data_root: str, work_dir: str, base: Optional[str]) -> Tu
     cfg = demo_config(config, data_root, work_dir, run_prefix='target_')
     if base is not None:
         cfg.model.backbone.init_cfg.checkpoint = base
-    print(f'[stage 2] DyT adaptation to the target domain -> {cfg.work_dir}')
     runner = DyTRunner.from_cfg(cfg)
+    print(f'[stage 2] DyT adaptation to the target domain (log: {log_file(runner)})')
     runner.train()
+    print('[stage 2] testing with sparse inference')
     return runner, runner.test()
+
+
+def log_file(runner: DyTRunner) -> str:
+    """The run's full log (mmengine writes ``<work dir>/<time>/<time>.log``)."""
+    return osp.join(runner.log_dir, f'{runner.timestamp}.log')
 
 
 def figure_at_test(runner: DyTRunner, name: str) -> float:
