@@ -55,6 +55,7 @@ def main():
                                         'a ViT', 'accuracy/top1')
     runner, metrics = adapt(TARGET_CONFIG, args.data_root, args.work_dir, base)
 
+    print(f'[speed] sparse vs complete backbone on {SPEED_BATCH} test images')
     speed = compare_modes(runner.model.backbone, test_batch(runner), num_iters=20, warmup=3)
     print_table('DyT digits demo', [
         ('target top-1 accuracy (sparse inference)', f"{metrics['accuracy/top1']:.1f} %"),
