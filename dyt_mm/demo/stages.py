@@ -78,8 +78,8 @@ def adapt(config: str, data_root: str, work_dir: str, base: Optional[str]) -> Tu
 
 
 def log_file(runner: DyTRunner) -> str:
-    """The run's full log (mmengine writes ``<work dir>/<time>/<time>.log``)."""
-    return osp.join(runner.log_dir, f'{runner.timestamp}.log')
+    """The run's full log (mmengine writes ``<work dir>/<time>/<time>.log``), from here."""
+    return osp.relpath(osp.join(runner.log_dir, f'{runner.timestamp}.log'))
 
 
 def figure_at_test(runner: DyTRunner, name: str) -> float:
