@@ -255,10 +255,10 @@ def write_pair(root, name, image_size, label):
         Image.fromarray(label.astype(np.uint8)).save(osp.join(root, 'ann', name + '.png'))
 
 
-def first_sample(root):
+def first_sample(root, data_prefix=dict(img_path='img', seg_map_path='ann')):
     from mmseg.datasets import BaseSegDataset
     dataset = BaseSegDataset(
-        data_root=str(root), data_prefix=dict(img_path='img', seg_map_path='ann'),
+        data_root=str(root), data_prefix=data_prefix,
         img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True,
         metainfo=dict(classes=CLASSES),
         pipeline=[dict(type='LoadImageFromFile'),
@@ -284,6 +284,12 @@ def test_bad_label_maps_are_named(tmp_path, case, error, message):
     write_pair(str(tmp_path), 'a', (4, 5), label)
     with pytest.raises(error, match=message):
         first_sample(tmp_path)
+
+
+def test_a_data_set_without_label_maps_is_named(tmp_path):
+    write_pair(str(tmp_path), 'a', (4, 5), np.ones((4, 5)))
+    with pytest.raises(KeyError, match=r'gives no label map for image .*a\.jpg.*seg_map_path'):
+        first_sample(tmp_path, data_prefix=dict(img_path='img'))
 
 
 def test_generated_shapes_follow_the_ade20k_layout(shapes_root):
