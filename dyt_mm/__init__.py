@@ -4,11 +4,14 @@
 machines (see :mod:`dyt_mm.compat`), then exposes the plain-PyTorch core. The
 toolbox layers register themselves when imported: ``dyt_mm.cls`` (mmpretrain),
 ``dyt_mm.seg`` (mmseg) and ``dyt_mm.video`` (mmaction); configs name them in
-``custom_imports``.
+``custom_imports``. From then on mmengine's ``load_checkpoint`` (``get_model``,
+inferencers, ``init_cfg``) reads local files without unpickling code.
 """
 from . import compat
+from .utils.checkpoint import register_safe_mmengine_loader
 
 compat.apply()
+register_safe_mmengine_loader()  # mmengine's load_checkpoint reads tensors only
 
 from .models.dyt import (DyTObjective, DyTViT, ViTFlops, dyt_mode,  # noqa: E402
                          set_mode, set_tau)

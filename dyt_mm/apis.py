@@ -20,7 +20,7 @@ from .analysis.flops import backbone_flops
 from .analysis.inputs import run_on_file
 from .analysis.loading import build_model, dyt_parts, load_config
 from .analysis.toolbox import import_layer, init_default_scope_of, scope_of_config
-from .utils.checkpoint import load_tensors
+from .utils.peft import load_checkpoint_strictly
 
 __all__ = ['init_model', 'inference', 'init_default_scope_of', 'import_layer',
            'prepare_distributed']
@@ -48,9 +48,9 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str],
         cfg.merge_from_dict(cfg_options or {})
     else:
         cfg = load_config(config, cfg_options)
-    model = build_model(cfg, checkpoint)
+    model = build_model(cfg)
     model.cfg = cfg
-    meta = load_tensors(checkpoint).get('meta') if checkpoint else None
+    meta = load_checkpoint_strictly(model, checkpoint).get('meta') if checkpoint else None
     model.dataset_meta = dict(meta.get('dataset_meta') or {}) if isinstance(meta, dict) else {}
     return model.to(device)
 

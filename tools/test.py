@@ -1,11 +1,15 @@
 """Test a DyT model: the config's test set, sparse inference, DyT figures in the log.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl] [--force]
                                            [--cfg-options k=v ...] [--launcher ...]
 
 CHECKPOINT may be a full training checkpoint or an adapter-only one (saved
 with ``DyTHook(save_trainable_only=True)``); for the latter the frozen base is
-loaded from the backbone's ``init_cfg``. Only tensors are read from it.
+loaded from the backbone's ``init_cfg``. Only tensors are read from it, and
+they must fit the model exactly. Testing writes its logs and config into a new
+timestamped folder of the work dir and changes none of a training run's files;
+a results file (--out, or a DumpResults in the config) is never replaced
+without --force.
 """
 import argparse
 import os
@@ -19,6 +23,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.apis import init_default_scope_of, prepare_distributed
+from dyt_mm.utils.checkpoint import CheckpointError
 from mmengine.config import Config, DictAction
 
 
@@ -28,6 +33,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and results')
     parser.add_argument('--out', help='dump the predictions to this pickle file')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing results file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -54,19 +61,28 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     cfg.resume = False
     cfg.launcher = args.launcher
+    # A test run has no train loop (so the Runner leaves the training run's config alone).
+    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, (list, tuple)) else [
+        cfg.test_evaluator]
+    cfg.test_evaluator = list(evaluators)
     if args.out:
-        if osp.exists(args.out):
-            raise SystemExit(f'error: {args.out} exists; not overwriting it')
-        cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
-            cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+    for evaluator in cfg.test_evaluator:
+        out = evaluator.get('out_file_path') if evaluator.get('type') == 'DumpResults' else None
+        if out and osp.exists(out) and not args.force:
+            raise SystemExit(f'error: results file {out} exists; not replacing it without '
+                             '--force (or give another --out)')
     init_default_scope_of(cfg)
     prepare_distributed(cfg)
 
     from mmengine.registry import RUNNERS
     cfg.setdefault('runner_type', 'DyTRunner')
     runner = RUNNERS.build(cfg)
-    return runner.test()
+    try:
+        return runner.test()
+    except CheckpointError as error:
+        raise SystemExit(f'error: {error}')
 
 
 if __name__ == '__main__':

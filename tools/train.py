@@ -22,6 +22,8 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.apis import init_default_scope_of, prepare_distributed
+from dyt_mm.engine.runner import ResumeError
+from dyt_mm.utils.checkpoint import CheckpointError
 from mmengine.config import Config, DictAction
 
 
@@ -105,7 +107,10 @@ def main(argv=None):
     from mmengine.registry import RUNNERS
     cfg.setdefault('runner_type', 'DyTRunner')
     runner = RUNNERS.build(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except (CheckpointError, ResumeError, FloatingPointError) as error:
+        raise SystemExit(f'error: {error}')
 
 
 if __name__ == '__main__':

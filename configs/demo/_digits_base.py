@@ -12,7 +12,7 @@ model = dict(
               loss=dict(type='CrossEntropyLoss'),
               init_cfg=dict(type='TruncNormal', layer='Linear', std=0.01)))
 
-pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+pipeline = [dict(type='LoadCheckedImage'), dict(type='PackInputs')]
 train_dataloader = dict(
     batch_size=64, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -29,7 +29,10 @@ test_evaluator = val_evaluator
 val_cfg = dict()
 test_cfg = dict()
 
+# Checkpoints every 5 epochs, the last two kept: a killed run resumes (--resume) instead
+# of starting over.
 default_hooks = dict(logger=dict(type='LoggerHook', interval=10),
-                     checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True))
+                     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2,
+                                     save_last=True))
 randomness = dict(seed=0, deterministic=False)
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

@@ -11,7 +11,7 @@ model = dict(decode_head=dict(num_classes=171), auxiliary_head=dict(num_classes=
 crop_size = (512, 512)
 load_labels = dict(type='LoadCheckedAnnotations', num_classes=171)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     load_labels,
     dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -20,7 +20,7 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(type='Resize', scale=(2048, 512), keep_ratio=True),
     load_labels,  # after Resize: the labels are compared at the original size
     dict(type='PackSegInputs')

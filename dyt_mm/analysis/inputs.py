@@ -34,8 +34,12 @@ def test_data_missing(cfg: Config) -> Optional[str]:
 
 @torch.no_grad()
 def run_on_test_data(model: nn.Module, cfg: Config, num_samples: int,
-                     keep_inputs: bool = False) -> DispatchProbe:
-    """Run ``model.test_step`` (its own test mode) on the first ``num_samples`` test samples."""
+                     keep_inputs: bool = False) -> Tuple[DispatchProbe, int]:
+    """Run ``model.test_step`` (its own test mode) on the first ``num_samples`` test samples.
+
+    Returns the probe and the number of samples really run: fewer when the
+    test set is smaller.
+    """
     from mmengine.runner import Runner
     loader_cfg = copy.deepcopy(cfg.test_dataloader)
     loader_cfg.update(batch_size=min(num_samples, loader_cfg.get('batch_size', 1)),
@@ -44,11 +48,12 @@ def run_on_test_data(model: nn.Module, cfg: Config, num_samples: int,
     seen = 0
     with DispatchProbe(model, keep_inputs) as probe:
         for data in Runner.build_dataloader(loader_cfg):
+            data = {k: v[:num_samples - seen] for k, v in data.items()}
             model.test_step(data)
             seen += len(data['inputs'])
             if seen >= num_samples:
                 break
-    return probe
+    return probe, seen
 
 
 def random_backbone_inputs(model: nn.Module, batch_size: int,

@@ -9,9 +9,7 @@ from torch import nn
 
 from ..models.backbone_base import DyTBackboneBase
 from ..models.dyt import DyTViT
-from ..models.dyt.pretrained import compare_states, describe_mismatch
-from ..utils.checkpoint import load_tensors, state_dict_of
-from ..utils.peft import complete_trainable_state
+from ..utils.peft import load_checkpoint_strictly
 from .toolbox import init_default_scope_of
 
 
@@ -36,27 +34,6 @@ def dyt_parts(model: nn.Module) -> Tuple[DyTBackboneBase, DyTViT]:
         raise ValueError(f'the analysis tools need a model with exactly one DyT backbone and one '
                          f'DyT ViT; {type(model).__name__} has {len(backbones)} and {len(vits)}')
     return backbones[0], vits[0]
-
-
-def load_checkpoint_strictly(model: nn.Module, path: str) -> None:
-    """Load a full or adapter-only checkpoint (tensors only); any misfit is an error.
-
-    An adapter-only checkpoint (meta ``dyt_trainable_only``) is completed with
-    the frozen base from the backbone's ``init_cfg``. The error names the
-    missing, unexpected and mis-shaped keys, so a checkpoint of another
-    architecture is caught before anything is measured.
-    """
-    checkpoint = load_tensors(path)
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f'{path} holds a {type(checkpoint).__name__}, not a checkpoint dict')
-    state = state_dict_of(checkpoint)
-    meta = checkpoint.get('meta')
-    if isinstance(meta, dict) and meta.get('dyt_trainable_only'):
-        state = complete_trainable_state(model, state)
-    problems = describe_mismatch(*compare_states(model.state_dict(), state))
-    if problems:
-        raise ValueError(f'checkpoint {path} does not fit the model of this config: {problems}')
-    model.load_state_dict(state)
 
 
 def build_model(cfg: Config, checkpoint: Optional[str] = None) -> nn.Module:

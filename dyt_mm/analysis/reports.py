@@ -37,8 +37,11 @@ def flops_report(model: nn.Module, cfg: Config, num_samples: int,
     flops = model_flops(model, cfg, shape)
     reason = 'a --shape was given' if shape else test_data_missing(cfg)
     if reason is None:
-        calls = run_on_test_data(model, cfg, num_samples).calls
-        inputs = f'{num_samples} samples of the config\'s test data'
+        probe, used = run_on_test_data(model, cfg, num_samples)
+        calls = probe.calls
+        inputs = f'{used} samples of the config\'s test data'
+        if used < num_samples:
+            inputs += f' (all it holds; {num_samples} were asked for)'
     else:
         calls = []
         for start in range(0, num_samples, RANDOM_CHUNK):
@@ -60,7 +63,7 @@ def benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
     """A batch of backbone inputs from the test data (or random), and where it came from."""
     reason = 'a --shape was given' if shape else test_data_missing(cfg)
     if reason is None:
-        calls = run_on_test_data(model, cfg, batch_size, keep_inputs=True).calls
+        calls = run_on_test_data(model, cfg, batch_size, keep_inputs=True)[0].calls
         if len({call.inputs.shape[1:] for call in calls}) > 1:
             reason = 'its test inputs differ in size'
         else:

@@ -38,6 +38,9 @@ TOOLBOXES = {
 }
 
 
+IMAGE_LOADERS = ('LoadImageFromFile', 'LoadCheckedImage')
+
+
 def loads_annotations(transform: dict) -> bool:
     """mmseg's LoadAnnotations and variants of it (``Load...Annotations``)."""
     return transform['type'].startswith('Load') and transform['type'].endswith('Annotations')
@@ -84,6 +87,6 @@ def single_file_pipeline(toolbox: Toolbox, pipeline: List[dict]) -> List[dict]:
     """The test pipeline for one file: annotations dropped, image loading ensured."""
     pipeline = [t for t in pipeline if not loads_annotations(t)]
     # mmpretrain's array data sets (CIFAR) have no loading step in their pipelines
-    if toolbox.file_key == 'img_path' and pipeline[0]['type'] != 'LoadImageFromFile':
-        pipeline.insert(0, dict(type='LoadImageFromFile'))
+    if toolbox.file_key == 'img_path' and pipeline[0]['type'] not in IMAGE_LOADERS:
+        pipeline.insert(0, dict(type='LoadCheckedImage'))
     return pipeline

@@ -1,6 +1,7 @@
 """Image classification with DyT (registers into mmpretrain)."""
 import dyt_mm  # noqa: F401  (compatibility layer first)
 
+from ..data import LoadCheckedImage  # noqa: F401
 from ..engine import DyTHook, DyTRunner  # noqa: F401
 from .backbone import DyTVisionTransformer
 from .classifier import DyTImageClassifier

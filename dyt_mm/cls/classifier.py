@@ -39,8 +39,26 @@ class DyTImageClassifier(DyTTaskMixin, ImageClassifier):
         return self.head(feats), masks
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> dict:
+        self._check_labels(data_samples)
+
         def head_loss(logits):
             return self.head._get_loss(logits, data_samples)['loss']
 
         return self.dyt_losses(lambda mode: self._logits_and_masks(inputs, mode),
                                lambda logits: {'loss_cls': head_loss(logits)}, head_loss)
+
+    def _check_labels(self, data_samples: List[DataSample]) -> None:
+        """A label outside the head's classes names its image (CE would only say
+        ``IndexError: Target 12 is out of bounds``)."""
+        num_classes = getattr(self.head, 'num_classes', None)
+        if num_classes is None:
+            return
+        for sample in data_samples:
+            if 'gt_label' not in sample:
+                continue
+            bad = [int(v) for v in sample.gt_label.flatten() if not 0 <= int(v) < num_classes]
+            if bad:
+                raise ValueError(f'label {bad[0]} of {sample.get("img_path", "a sample")} is '
+                                 f'outside the {num_classes} classes of the head '
+                                 f'(0..{num_classes - 1}); check the data set\'s labels or the '
+                                 "head's num_classes")

@@ -188,12 +188,3 @@ class DyTHook(Hook):
         checkpoint['state_dict'] = type(checkpoint['state_dict'])(
             (k, v) for k, v in checkpoint['state_dict'].items() if k not in frozen)
         checkpoint.setdefault('meta', {})['dyt_trainable_only'] = True
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if not checkpoint.get('meta', {}).get('dyt_trainable_only'):
-            return
-        from ..utils.peft import complete_trainable_state
-
-        # The Runner loads checkpoint['state_dict'] right after this hook.
-        checkpoint['state_dict'] = complete_trainable_state(_unwrap(runner.model),
-                                                            checkpoint['state_dict'])

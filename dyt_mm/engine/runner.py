@@ -1,25 +1,46 @@
-"""A Runner whose checkpoint loading never runs code, except to resume its own run."""
+"""A Runner that never runs code from a checkpoint, never loads one that does not fit,
+and never leaves a half-written one behind."""
+import glob
 import logging
+import os
+import os.path as osp
 import re
 
 import torch
+
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from mmengine.runner.checkpoint import find_latest_checkpoint
 
-from ..utils.checkpoint import full_unpickling, load_tensors
+from ..utils.checkpoint import fsync_dir, load_tensors, load_training_state
+from ..utils.peft import DDP_PREFIX, fit_checkpoint
+
+PARTIAL_SUFFIX = '.partial'
+
+
+class ResumeError(RuntimeError):
+    """``--resume`` found checkpoints it cannot continue from."""
 
 
 @RUNNERS.register_module()
 class DyTRunner(Runner):
-    """mmengine's Runner with safe checkpoint loading.
+    """mmengine's Runner with safe, strict and atomic checkpoints.
 
     * ``load_from`` / ``tools/test.py CKPT``: only tensors are read
-      (:func:`dyt_mm.utils.checkpoint.load_tensors`), so a checkpoint from
-      anywhere cannot execute code.
-    * ``resume``: the run's own checkpoint is unpickled fully, since the
-      optimizer, schedulers and message hub must come back exactly.
+      (:func:`dyt_mm.utils.checkpoint.load_tensors`) and they must fit the
+      model exactly (:func:`dyt_mm.utils.peft.fit_checkpoint`; an adapter-only
+      checkpoint may lack the frozen base, which comes from ``init_cfg``).
+    * ``resume``: the run's own checkpoint is read with an allow-list of the
+      types mmengine writes (:func:`~dyt_mm.utils.checkpoint.load_training_state`):
+      optimizer, schedulers and message hub come back exactly, a foreign object
+      is refused. Auto-resume in a work dir whose checkpoints cannot be found
+      through ``last_checkpoint`` is an error, not a fresh start.
+    * ``save_checkpoint`` writes ``NAME.partial``, syncs it and renames it, so a
+      kill leaves the previous checkpoint or the new one, never a torn file.
+    * The config is dumped beside the logs of this run (``log_dir``); the copy in
+      ``work_dir`` is written by a new training run only, so testing a trained
+      run (``tools/test.py`` builds no train loop) never rewrites its config.
     * ``console_log_level`` (a config key, e.g. ``'WARNING'``): the terminal
       shows only messages of this level and above, while the log file in the
       work dir keeps everything from ``log_level`` (the demos use it).
@@ -30,25 +51,84 @@ class DyTRunner(Runner):
 
     _resuming = False
 
+    def load_or_resume(self) -> None:
+        if self._resume and self._load_from is None and not self._has_loaded:
+            self._load_from = self._latest_checkpoint()
+        super().load_or_resume()
+
+    def _latest_checkpoint(self):
+        latest = find_latest_checkpoint(self.work_dir)
+        if latest and osp.isfile(latest):
+            return latest
+        saved = sorted(glob.glob(osp.join(glob.escape(self.work_dir), '*.pth')))
+        partial = glob.glob(osp.join(glob.escape(self.work_dir), '*.pth' + PARTIAL_SUFFIX))
+        if latest:
+            raise ResumeError(f'cannot resume: {self.work_dir}/last_checkpoint names {latest}, '
+                              'which does not exist; pass the checkpoint to continue from '
+                              f'with --resume PATH{self._listing(saved)}')
+        if saved or partial:
+            raise ResumeError(
+                f'cannot resume: {self.work_dir} has no last_checkpoint but holds checkpoint '
+                f'files{self._listing(saved + partial)}; pass the one to continue from with '
+                '--resume PATH (a .partial file is an interrupted write and cannot be resumed), '
+                'or start afresh with --force')
+        return None  # an empty work dir: nothing to resume, a first run
+
+    @staticmethod
+    def _listing(paths) -> str:
+        return (' (' + ', '.join(osp.basename(p) for p in paths[:5]) + ')') if paths else ''
+
     def resume(self, filename, *args, **kwargs):
         self._resuming = True
         try:
-            with full_unpickling():
-                super().resume(filename, *args, **kwargs)
+            super().resume(filename, *args, **kwargs)
         finally:
             self._resuming = False
 
-    def load_checkpoint(self, filename, map_location='cpu', strict=False,
-                        revise_keys=[(r'^module.', '')]):
-        if self._resuming:
-            return super().load_checkpoint(filename, map_location, strict, revise_keys)
-        checkpoint = load_tensors(filename, map_location='cpu')
+    def load_checkpoint(self, filename, map_location='cpu', strict=True,
+                        revise_keys=DDP_PREFIX):
+        """Load ``filename`` onto the model; always strict (see the class notes)."""
+        read = load_training_state if self._resuming else load_tensors
+        checkpoint = read(filename, map_location=map_location)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
-        checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
+        model.load_state_dict(fit_checkpoint(model, checkpoint, filename, revise_keys))
         self._has_loaded = True
-        self.logger.info(f'Load checkpoint (tensors only) from {filename}')
+        self.logger.info(f'Load checkpoint (tensors only, strict) from {filename}')
         return checkpoint
+
+    def save_checkpoint(self, out_dir, filename, *args, **kwargs):
+        self._check_finite_weights(filename)
+        if not osp.isdir(out_dir):  # a remote storage backend: its own semantics
+            return super().save_checkpoint(out_dir, filename, *args, **kwargs)
+        # mmengine writes with a plain open(); we let it write NAME.partial and
+        # publish the file with an atomic rename once it is on disk.
+        super().save_checkpoint(out_dir, filename + PARTIAL_SUFFIX, *args, **kwargs)
+        if self.rank != 0:
+            return
+        partial = osp.join(out_dir, filename + PARTIAL_SUFFIX)
+        with open(partial, 'rb+') as f:
+            os.fsync(f.fileno())
+        os.replace(partial, osp.join(out_dir, filename))
+        fsync_dir(out_dir)
+
+    def _check_finite_weights(self, filename: str) -> None:
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise FloatingPointError(
+                f'not saving {filename}: the weights hold NaN or inf in {len(bad)} parameter(s) ({", ".join(bad[:5])}); training diverged '
+                '(a learning rate too large?)')
+
+    def dump_config(self) -> None:
+        if self.rank != 0:
+            return
+        filename = osp.basename(self.cfg.filename) if self.cfg.filename else 'config.py'
+        self.cfg.dump(osp.join(self.log_dir, filename))  # this run's own, beside its logs
+        if self._train_loop is not None and not self._resume:
+            # the copy that describes the run's checkpoints: written by a new training run
+            # only, never by a test or a resume
+            self.cfg.dump(osp.join(self.work_dir, filename))
 
     def build_logger(self, log_level='INFO', log_file=None, **kwargs):
         logger = super().build_logger(log_level, log_file, **kwargs)

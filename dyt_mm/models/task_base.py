@@ -1,4 +1,5 @@
 """What the three toolbox models share: the DyT training terms and sparse inference."""
+import math
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
@@ -60,6 +61,35 @@ class DyTTaskMixin:
         losses.update(objective.extra_terms(masks, dynamic, teacher, class_dim))
         return losses
 
+    def parse_losses(self, losses: Dict[str, torch.Tensor]):
+        """mmengine's loss parsing, refusing a non-finite term before the optimizer step.
+
+        A NaN or inf loss (a diverging learning rate, a NaN pixel) would
+        otherwise be back-propagated into the weights, logged as ``nan`` and
+        saved; here it stops the run, naming the iteration and the term, while
+        the weights still hold the last finite step. Called by the model's and
+        by the DDP wrapper's ``train_step`` alike.
+        """
+        from mmengine.dist import all_reduce
+        parsed, log_vars = super().parse_losses(losses)
+        # every rank stops together (one rank alone would leave the others waiting)
+        non_finite = (~torch.isfinite(parsed.detach())).float().reshape(1)
+        all_reduce(non_finite, op='max')
+        if non_finite.item():
+            raise FloatingPointError(non_finite_loss_message(log_vars))
+        return parsed, log_vars
+
     def predict(self, *args, **kwargs):
         with dyt_mode(self.backbone, self.test_mode):
             return super().predict(*args, **kwargs)
+
+
+def non_finite_loss_message(log_vars: Dict[str, torch.Tensor]) -> str:
+    from mmengine.logging import MessageHub
+    iteration = MessageHub.get_current_instance().get_info('iter')
+    where = f'at iteration {iteration + 1}' if iteration is not None else 'in training'
+    bad = [f'{k}={float(v):g}' for k, v in log_vars.items()
+           if k != 'loss' and not math.isfinite(float(v))]
+    return (f'non-finite loss {where}: {", ".join(bad) or "loss=" + str(float(log_vars["loss"]))};'
+            ' training stopped before this step changed the weights (a learning rate too '
+            'large, or NaN/inf in the input data?)')

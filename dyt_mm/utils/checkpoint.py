@@ -1,34 +1,38 @@
-"""Reading checkpoints without running code from them.
+"""Reading and writing checkpoints without ever running code from them.
 
-Third-party weights go through ``torch.load(weights_only=True)`` or
-safetensors (:mod:`dyt_mm.models.dyt.pretrained`). mmengine's own training
-checkpoints also hold a ``message_hub`` of ``HistoryBuffer`` objects, numpy
-scalars and the like, which ``weights_only=True`` refuses. To *test* or
-*export* such a file we only need its tensors, so :func:`load_tensors` reads it
-with an unpickler that rebuilds tensors and containers and replaces every other
-object by an inert placeholder: no class or function from the file is ever
-imported or called. Only resuming a run (:class:`dyt_mm.engine.DyTRunner`)
-unpickles its own checkpoint fully, since it needs the optimizer and the logs.
+Every checkpoint this project reads goes through one restricted unpickler: it
+rebuilds tensors, containers, numpy arrays and the few mmengine types a
+training checkpoint holds (the message hub's ``HistoryBuffer``), and nothing
+else. No other class or function named in a file is imported or called, so a
+crafted ``.pth`` cannot execute code, whichever path reads it:
+
+* :func:`load_tensors` -- tests, ``load_from``, analysis tools, init_cfg and
+  mmengine's own ``load_checkpoint`` (see :func:`register_safe_mmengine_loader`):
+  an unknown object becomes an inert :class:`Omitted` placeholder, since only
+  the tensors are used.
+* :func:`load_training_state` -- resuming a run: an unknown object is an error,
+  because the optimizer, schedulers and logs must come back exactly and a
+  checkpoint written by mmengine's Runner holds no other objects.
+
+Files that are not checkpoints at all (empty, truncated, random bytes) raise
+:class:`CheckpointError` naming the file. Writes are atomic
+(:func:`atomic_save`): a kill mid-write leaves the old file or the new one.
 """
+import functools
 import os
 import pickle
 import types
-from contextlib import contextmanager
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
 import torch
 
-_ALLOWED_GLOBALS = {
-    ('collections', 'OrderedDict'),
-    ('torch._utils', '_rebuild_tensor_v2'),
-    ('torch._utils', '_rebuild_parameter'),
-    ('torch._utils', '_rebuild_parameter_with_state'),
-    ('torch', 'Size'),
-}
+
+class CheckpointError(ValueError):
+    """A file that is not a checkpoint this project can read."""
 
 
 class Omitted:
-    """Stands in for any object of a checkpoint that is not a tensor or container."""
+    """Stands in for an object of a checkpoint that is not a tensor or container."""
 
     def __init__(self, *args, **kwargs):
         pass
@@ -43,50 +47,177 @@ class Omitted:
         return '<omitted>'
 
 
-class _TensorOnlyUnpickler(pickle.Unpickler):
+def _history_buffer():
+    from mmengine.logging.history_buffer import HistoryBuffer
+    return HistoryBuffer
+
+
+def _history_buffer_statistic(owner, name: str, strict: bool):
+    """The only ``getattr`` a checkpoint may do: a HistoryBuffer statistics method.
+
+    mmengine pickles ``HistoryBuffer._statistics_methods`` as
+    ``getattr(HistoryBuffer, 'mean')`` and the like; a free ``getattr`` would
+    let a file reach any attribute of any allowed object.
+    """
+    buffer_cls = _history_buffer()
+    allowed = {'min', 'max', 'current', 'mean', *buffer_cls._statistics_methods}
+    if owner is buffer_cls and name in allowed:
+        return getattr(owner, name)
+    if strict:
+        raise _ForeignObject(f'a call getattr({getattr(owner, "__name__", owner)}, {name!r})')
+    return Omitted()
+
+
+def _numpy(module: str, name: str):
+    import importlib
+    return getattr(importlib.import_module(module), name)
+
+
+# (module, name) -> how to get the object. What mmengine's Runner, torch's
+# optimizers and schedulers and timm/OpenMMLab weight files really hold.
+_ALLOWED_GLOBALS: Dict[tuple, Callable[[], Any]] = {
+    ('collections', 'OrderedDict'): lambda: __import__('collections').OrderedDict,
+    ('torch._utils', '_rebuild_tensor_v2'): lambda: torch._utils._rebuild_tensor_v2,
+    ('torch._utils', '_rebuild_parameter'): lambda: torch._utils._rebuild_parameter,
+    ('torch._utils', '_rebuild_parameter_with_state'):
+        lambda: torch._utils._rebuild_parameter_with_state,
+    ('torch', 'Size'): lambda: torch.Size,
+    ('torch', 'device'): lambda: torch.device,
+    ('_codecs', 'encode'): lambda: __import__('_codecs').encode,
+    ('builtins', 'set'): lambda: set,
+    ('builtins', 'frozenset'): lambda: frozenset,
+    ('builtins', 'slice'): lambda: slice,
+    ('builtins', 'complex'): lambda: complex,
+    ('mmengine.logging.history_buffer', 'HistoryBuffer'): _history_buffer,
+}
+for _core in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+    for _name in ('_reconstruct', 'scalar'):
+        _ALLOWED_GLOBALS[(_core, _name)] = (lambda m=_core, n=_name: _numpy(m, n))
+for _name in ('dtype', 'ndarray'):
+    _ALLOWED_GLOBALS[('numpy', _name)] = (lambda n=_name: _numpy('numpy', n))
+_ALIASES = {'__builtin__': 'builtins'}  # protocol-2 pickles name the Python 2 module
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only :data:`_ALLOWED_GLOBALS`; anything else is ``Omitted`` or refused."""
+
+    strict = False
 
     def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED_GLOBALS or (
-                module == 'torch' and isinstance(getattr(torch, name, None), torch.dtype)):
-            return super().find_class(module, name)
+        module = _ALIASES.get(module, module)
+        if (module, name) == ('builtins', 'getattr'):
+            return functools.partial(_history_buffer_statistic, strict=self.strict)
+        if (module, name) in _ALLOWED_GLOBALS:
+            return _ALLOWED_GLOBALS[(module, name)]()
+        if module == 'torch' and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        if self.strict:
+            raise _ForeignObject(f'an object of type {module}.{name}')
         return Omitted
 
 
-_tensor_only_pickle = types.SimpleNamespace(
-    Unpickler=_TensorOnlyUnpickler,
-    load=lambda f, **kw: _TensorOnlyUnpickler(f, **kw).load(),
-    __name__='dyt_mm_tensor_only_pickle')
+class _StrictUnpickler(_RestrictedUnpickler):
+    strict = True
 
 
-def load_tensors(path: str, map_location='cpu') -> Dict[str, Any]:
-    """Tensors, containers and plain values of a checkpoint; other objects omitted."""
+class _ForeignObject(pickle.UnpicklingError):
+    """A global outside the allow-list in a file that must hold only training state."""
+
+
+def _pickle_module(unpickler: type) -> types.SimpleNamespace:
+    return types.SimpleNamespace(Unpickler=unpickler,
+                                 load=lambda f, **kw: unpickler(f, **kw).load(),
+                                 __name__=f'dyt_mm_{unpickler.__name__}')
+
+
+def _not_a_checkpoint(path: str, err: BaseException) -> CheckpointError:
+    with open(path, 'rb') as f:
+        header = f.read(4)
+    if not header:
+        reason = 'the file is empty'
+    elif header == b'PK\x03\x04':  # torch's zip format, cut short (an interrupted copy?)
+        reason = f'its zip archive is truncated or damaged: {type(err).__name__}: {err}'
+    else:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ''
+        reason = f'{type(err).__name__}: {first_line[:200]}'
+    return CheckpointError(f'{path} is not a valid checkpoint file ({reason}); expected a '
+                           'PyTorch checkpoint saved with torch.save (.pth), or a .safetensors '
+                           'or .npz file where weights are converted')
+
+
+def _load(path: str, unpickler: type, map_location) -> Any:
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
         return torch.load(path, map_location=map_location, weights_only=False,
-                          pickle_module=_tensor_only_pickle)
+                          pickle_module=_pickle_module(unpickler))
+    except _ForeignObject as err:
+        raise CheckpointError(
+            f'{path} holds {err}, which a training checkpoint written by '
+            "mmengine's Runner does not; refusing to unpickle it. Only a run's own "
+            'checkpoints can be resumed; to start from the weights of another file use '
+            'load_from (tensors only)') from None
+    except Exception as err:  # every way a file can fail to be a torch checkpoint
+        raise _not_a_checkpoint(path, err) from err
 
 
-def state_dict_of(checkpoint: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+def load_tensors(path: str, map_location='cpu') -> Any:
+    """A checkpoint's tensors, containers and plain values; other objects omitted."""
+    return _load(path, _RestrictedUnpickler, map_location)
+
+
+def load_training_state(path: str, map_location='cpu') -> Any:
+    """A training checkpoint of mmengine's Runner, for resuming; foreign objects refused."""
+    return _load(path, _StrictUnpickler, map_location)
+
+
+def state_dict_of(checkpoint: Any, path: str = 'the checkpoint') -> Dict[str, torch.Tensor]:
+    """The tensors of ``checkpoint['state_dict']`` (or of a bare state dict)."""
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'{path} holds a {type(checkpoint).__name__}, not a checkpoint '
+                              'dict or a state dict')
     state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: 'state_dict' is a {type(state).__name__}, not a dict")
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
-@contextmanager
-def full_unpickling():
-    """Let ``torch.load`` unpickle fully inside this block only (resume)."""
-    key = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
-    old = os.environ.get(key)
-    os.environ[key] = '1'
+def register_safe_mmengine_loader() -> None:
+    """Route mmengine's ``load_checkpoint`` for local files through :func:`load_tensors`.
+
+    mmpretrain's ``get_model(pretrained=...)``, the inferencers and any
+    ``init_cfg=dict(type='Pretrained')`` of a toolbox module read local files
+    with mmengine's ``CheckpointLoader``; registered for the empty prefix, our
+    loader replaces its plain ``torch.load`` (which either refuses mmengine's
+    own checkpoints under ``weights_only`` or, forced, runs any pickle).
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    def load_from_local(filename: str, map_location=None):
+        return load_tensors(os.path.expanduser(filename), map_location=map_location)
+
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save`` to ``path`` so that a kill leaves the old file or the new one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    partial = path + '.partial'
+    with open(partial, 'wb') as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+    fsync_dir(directory)
+
+
+def fsync_dir(directory: str) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
     try:
-        yield
+        os.fsync(fd)
     finally:
-        if old is None:
-            del os.environ[key]
-        else:
-            os.environ[key] = old
+        os.close(fd)
 
 
 def export_backbone(checkpoint_path: str, out_path: str, overwrite: bool = False) -> int:
@@ -99,9 +230,9 @@ def export_backbone(checkpoint_path: str, out_path: str, overwrite: bool = False
     from ..models.dyt.vit import DYT_PARAM_KEYS
     if os.path.exists(out_path) and not overwrite:
         raise FileExistsError(f'{out_path} exists; not overwriting it')
-    state = to_backbone_names(state_dict_of(load_tensors(checkpoint_path)))
+    state = to_backbone_names(state_dict_of(load_tensors(checkpoint_path), checkpoint_path))
     state = {k: v for k, v in state.items() if not any(key in '.' + k for key in DYT_PARAM_KEYS)}
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    torch.save({'state_dict': state, 'meta': {'source': os.path.basename(checkpoint_path)}},
-               out_path)
+    atomic_save({'state_dict': state, 'meta': {'source': os.path.basename(checkpoint_path)}},
+                out_path)
     return len(state)

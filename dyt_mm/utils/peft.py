@@ -1,20 +1,33 @@
-"""Adapter-only (PEFT) checkpoints: save the trainable part, load it onto the frozen base.
+"""Putting a checkpoint onto a DyT model: full or adapter-only (PEFT), strictly.
 
 For ViT-B with d = 64 the trainable part (adapters, dispatchers, routers and
-the task head) is a few MB instead of the 330 MB of a full checkpoint.
+the task head) is a few MB instead of the 330 MB of a full checkpoint; the
+frozen base of such an adapter-only checkpoint comes from the backbone's
+``init_cfg``. Whatever the kind, a checkpoint that does not fit the model is an
+error naming the keys, never a partial load onto random weights.
 """
-from typing import Dict
+import re
+from typing import Any, Dict, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from ..models.backbone_base import DyTBackboneBase
-from .checkpoint import load_tensors, state_dict_of
+from ..models.dyt.pretrained import compare_states, describe_mismatch
+from .checkpoint import CheckpointError, load_tensors, state_dict_of
+
+# mmengine's default: DDP-saved names start with 'module.'
+DDP_PREFIX = ((r'^module\.', ''), )
 
 
 def trainable_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
     """The parameters of ``model`` that require grad, detached, by name."""
     return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def is_trainable_only(checkpoint: Any) -> bool:
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    return isinstance(meta, dict) and bool(meta.get('dyt_trainable_only'))
 
 
 def complete_trainable_state(model: nn.Module,
@@ -36,9 +49,45 @@ def complete_trainable_state(model: nn.Module,
     return dict(model.state_dict(), **state)
 
 
-def load_trainable_checkpoint(model: nn.Module, path: str) -> None:
-    """Load an adapter-only checkpoint onto a model whose base comes from ``init_cfg``.
+def _revise(state: Dict[str, torch.Tensor],
+            revise_keys: Sequence[Tuple[str, str]]) -> Dict[str, torch.Tensor]:
+    for pattern, replacement in revise_keys:
+        state = {re.sub(pattern, replacement, k): v for k, v in state.items()}
+    return state
 
-    Works for full checkpoints too; any key the model lacks is an error.
+
+def fit_checkpoint(model: nn.Module, checkpoint: Any, source: str,
+                   revise_keys: Sequence[Tuple[str, str]] = DDP_PREFIX
+                   ) -> Dict[str, torch.Tensor]:
+    """The whole state dict of ``model`` from ``checkpoint``, or an error.
+
+    An adapter-only checkpoint (meta ``dyt_trainable_only``) may lack the
+    frozen base, which is then read from the backbone's ``init_cfg``; any
+    other missing key, any unexpected or mis-shaped key, and any NaN or inf
+    in a weight is a :class:`CheckpointError` naming ``source`` and the keys.
     """
-    model.load_state_dict(complete_trainable_state(model, state_dict_of(load_tensors(path))))
+    state = _revise(state_dict_of(checkpoint, source), revise_keys)
+    if is_trainable_only(checkpoint):
+        state = complete_trainable_state(model, state)
+    problems = describe_mismatch(*compare_states(model.state_dict(), state))
+    if problems:
+        kind = 'adapter-only checkpoint' if is_trainable_only(checkpoint) else 'checkpoint'
+        raise CheckpointError(f'{kind} {source} does not fit the model of this config: '
+                              f'{problems}')
+    non_finite = [k for k, v in state.items()
+                  if v.is_floating_point() and not torch.isfinite(v).all()]
+    if non_finite:
+        raise CheckpointError(f'checkpoint {source} holds NaN or inf in {len(non_finite)} '
+                              f'tensor(s): {", ".join(non_finite[:10])}; it comes from a '
+                              'diverged run and is not loaded')
+    return state
+
+
+def load_checkpoint_strictly(model: nn.Module, path: str) -> Dict[str, Any]:
+    """Read ``path`` (tensors only) and load it onto ``model`` with :func:`fit_checkpoint`.
+
+    Returns the checkpoint as read (its meta may interest the caller).
+    """
+    checkpoint = load_tensors(path)
+    model.load_state_dict(fit_checkpoint(model, checkpoint, path))
+    return checkpoint

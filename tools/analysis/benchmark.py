@@ -27,6 +27,7 @@ import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 import torch
 from dyt_mm.analysis import benchmark_report, build_model, load_config
 from dyt_mm.analysis.reports import format_rows, json_line
+from dyt_mm.utils.cli import int_at_least, keep_rate
 from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 
@@ -35,14 +36,16 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Sparse-vs-dense speed of a DyT model')
     parser.add_argument('config', help='model config file')
     parser.add_argument('--checkpoint', help='full or adapter-only checkpoint (tensors only)')
-    parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--num-iters', type=int, default=10, help='timed forwards per mode')
-    parser.add_argument('--warmup', type=int, default=2, help='untimed forwards per mode first')
-    parser.add_argument('--calibrate-rate', type=float, metavar='R',
+    parser.add_argument('--batch-size', type=int_at_least(1), default=32)
+    parser.add_argument('--num-iters', type=int_at_least(1), default=10,
+                        help='timed forwards per mode')
+    parser.add_argument('--warmup', type=int_at_least(0), default=2,
+                        help='untimed forwards per mode first')
+    parser.add_argument('--calibrate-rate', type=keep_rate, metavar='R',
                         help='benchmark aid: make the dispatchers keep this fraction of tokens')
-    parser.add_argument('--shape', type=int, nargs='+', metavar='SIZE',
+    parser.add_argument('--shape', type=int_at_least(1), nargs='+', metavar='SIZE',
                         help='random inputs of this size: H W (images), T H W (clips)')
-    parser.add_argument('--threads', type=int, help='torch threads (default: torch\'s choice)')
+    parser.add_argument('--threads', type=int_at_least(1), help='torch threads (default: torch\'s choice)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
     return parser.parse_args(argv)

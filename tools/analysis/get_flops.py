@@ -22,6 +22,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis import build_model, flops_report, load_config
 from dyt_mm.analysis.reports import format_rows, json_line
+from dyt_mm.utils.cli import int_at_least
 from mmengine.config import DictAction
 
 
@@ -29,9 +30,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='FLOPs of a DyT model')
     parser.add_argument('config', help='model config file')
     parser.add_argument('--checkpoint', help='full or adapter-only checkpoint (tensors only)')
-    parser.add_argument('--num-samples', type=int, default=32,
+    parser.add_argument('--num-samples', type=int_at_least(1), default=32,
                         help='test samples (or random inputs) whose masks are counted')
-    parser.add_argument('--shape', type=int, nargs='+', metavar='SIZE',
+    parser.add_argument('--shape', type=int_at_least(1), nargs='+', metavar='SIZE',
                         help='random inputs of this size: H W (images), T H W (clips)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')

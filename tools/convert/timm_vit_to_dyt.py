@@ -3,14 +3,14 @@
     python tools/convert/timm_vit_to_dyt.py SRC DST [--arch base] [--patch-size 16]
                                             [--img-size 224] [--no-class-token] [--force]
 
-SRC is a timm ``.pth`` (read with ``weights_only=True``), a ``.safetensors`` file
+SRC is a timm ``.pth`` (tensors only: no pickled code is run), a ``.safetensors`` file
 or a Google/JAX ``.npz``. ``--arch`` is a preset (tiny, small, base, large, huge)
 or explicit dims such as ``embed_dims=64,depth=2,num_heads=4[,mlp_ratio=4]``.
 The classification head is dropped and the position embeddings are resized
 (bicubic) when ``--img-size`` differs from the source's. DST holds
 ``{'state_dict': ..., 'meta': {'source', 'arch', 'img_size', 'patch_size'}}``
 and loads with ``torch.load(DST, weights_only=True)``; an existing DST is only
-replaced with ``--force``.
+replaced with ``--force``, and never by SRC itself.
 
 Example (ViT-B/16, ImageNet-21K, as in the DyT paper)::
 
@@ -22,7 +22,6 @@ import os
 import os.path as osp
 import pickle
 import sys
-import tempfile
 
 # In a checkout, run the dyt_mm beside this script, not the installed copy (docs/environment.md).
 CHECKOUT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -30,10 +29,10 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
     sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before torch and the toolboxes)
-import torch
 
 from dyt_mm.models.dyt import ARCH_PRESETS, DyTViT
 from dyt_mm.models.dyt.pretrained import convert_for
+from dyt_mm.utils.checkpoint import atomic_save
 
 _ARCH_KEYS = {'embed_dims': int, 'depth': int, 'num_heads': int, 'mlp_ratio': float}
 
@@ -91,23 +90,13 @@ def convert(args) -> dict:
     return dict(state_dict=state, meta=meta)
 
 
-def save_atomic(obj, dst: str) -> None:
-    """Write to a temporary file next to DST, then rename: no half-written DST."""
-    folder = os.path.dirname(os.path.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.part')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if os.path.abspath(args.src) == os.path.abspath(args.dst) or (
+            os.path.exists(args.dst) and os.path.samefile(args.src, args.dst)):
+        print(f'error: SRC and DST are the same file ({args.dst}); the converted weights must '
+              'go to another file, so that the source is kept', file=sys.stderr)
+        return 1
     if os.path.exists(args.dst) and not args.force:
         print(f'error: {args.dst} already exists; pass --force to overwrite it', file=sys.stderr)
         return 1
@@ -122,7 +111,8 @@ def main(argv=None) -> int:
     except (ValueError, pickle.UnpicklingError, RuntimeError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    save_atomic(checkpoint, args.dst)
+    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
+    atomic_save(checkpoint, args.dst)
     state = checkpoint['state_dict']
     params = sum(v.numel() for v in state.values())
     print(f'converted {args.src} -> {args.dst}: {len(state)} tensors, {params / 1e6:.2f} M '

@@ -5,7 +5,7 @@ data_root = 'data/vtab-1k'
 task = 'cifar'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(type='Resize', scale=(224, 224), interpolation='bicubic'),
     dict(type='PackInputs'),
 ]

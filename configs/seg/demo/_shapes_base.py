@@ -44,7 +44,7 @@ shapes_dataset = dict(
     seg_map_suffix='.png',
     reduce_zero_label=True)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(type='LoadCheckedAnnotations', num_classes=num_classes),
     dict(type='RandomResize', scale=(128, 64), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -53,7 +53,7 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImage'),
     dict(type='Resize', scale=(128, 64), keep_ratio=True),
     dict(type='LoadCheckedAnnotations', num_classes=num_classes),
     dict(type='PackSegInputs')
@@ -94,7 +94,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=-1, save_last=True),
+    # every 100 iterations, the last two kept: a killed run resumes instead of restarting
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=2,
+                    save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 randomness = dict(seed=0)
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

@@ -97,5 +97,7 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_begin=1, val_interval=5)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True, save_best=None))
+    # every 5 epochs, the last two kept: a killed run resumes instead of restarting
+    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2, save_last=True,
+                    save_best=None))
 randomness = dict(seed=0, deterministic=False)

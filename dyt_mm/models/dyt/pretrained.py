@@ -1,7 +1,7 @@
 """Read third-party ViT weights (timm .pth/.safetensors, Google/JAX .npz) safely.
 
-Only tensors are ever read: ``.pth`` files go through ``torch.load(weights_only=True)``,
-``.safetensors`` and ``.npz`` hold no code. The result uses this package's
+Only tensors are ever read: ``.pth`` files go through the restricted unpickler of
+:mod:`dyt_mm.utils.checkpoint`, ``.safetensors`` and ``.npz`` hold no code. The result uses this package's
 backbone naming, which is timm's for the pre-trained part.
 """
 import os
@@ -11,6 +11,7 @@ from typing import Callable, Dict, List, Mapping, Tuple
 import numpy as np
 import torch
 
+from ...utils.checkpoint import CheckpointError, load_tensors
 from .vit import DyTViT, resize_pos_embed
 
 StateDict = Dict[str, torch.Tensor]
@@ -21,22 +22,31 @@ _NAME_PREFIXES = ('module.', 'backbone.vit.', 'backbone.', 'vit.', 'encoder.')
 
 
 def read_weights(path: str) -> StateDict:
-    """Tensors of a checkpoint file, never executing code from it."""
+    """Tensors of a checkpoint file, never executing code from it.
+
+    A file that is not a checkpoint of its kind raises ``CheckpointError``
+    naming it (never a loader's advice to unpickle it unsafely).
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        return load_file(path)
-    if path.endswith('.npz'):
-        with np.load(path, allow_pickle=False) as npz:
-            return jax_to_timm({k: torch.from_numpy(npz[k]) for k in npz.files})
-    obj = torch.load(path, map_location='cpu', weights_only=True)
+    if path.endswith(('.safetensors', '.npz')):
+        try:
+            if path.endswith('.safetensors'):
+                from safetensors.torch import load_file
+                return load_file(path)
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: torch.from_numpy(npz[k]) for k in npz.files}
+        except Exception as err:  # SafetensorError, zipfile/pickle errors of np.load
+            raise CheckpointError(f'{path} is not a valid {os.path.splitext(path)[1]} weight '
+                                  f'file ({type(err).__name__}: {str(err)[:200]})') from err
+        return jax_to_timm(arrays)
+    obj = load_tensors(path)
     for key in ('state_dict', 'model', 'module'):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
     if not isinstance(obj, Mapping):
-        raise ValueError(f'{path} holds a {type(obj).__name__}, not a state dict')
-    return dict(obj)
+        raise CheckpointError(f'{path} holds a {type(obj).__name__}, not a state dict')
+    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
 def jax_to_timm(jax: StateDict) -> StateDict:
