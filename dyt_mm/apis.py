@@ -48,9 +48,10 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str],
         cfg.merge_from_dict(cfg_options or {})
     else:
         cfg = load_config(config, cfg_options)
-    model = build_model(cfg)
+    with scope_of_config(cfg):  # leaves the caller's default scope as it was
+        model = build_model(cfg)
+        meta = load_checkpoint_strictly(model, checkpoint).get('meta') if checkpoint else None
     model.cfg = cfg
-    meta = load_checkpoint_strictly(model, checkpoint).get('meta') if checkpoint else None
     model.dataset_meta = dict(meta.get('dataset_meta') or {}) if isinstance(meta, dict) else {}
     return model.to(device)
 

@@ -17,6 +17,10 @@ class LoadCheckedImage(LoadImageFromFile):
     """``LoadImageFromFile`` whose errors name the image: missing, empty or undecodable."""
 
     def transform(self, results: dict) -> Optional[dict]:
+        if 'img_path' not in results and 'img' in results:
+            # already loaded: mmpretrain's inferencer reads the image itself and removes only
+            # a step named LoadImageFromFile from the test pipeline
+            return results
         filename = results['img_path']
         if not self.ignore_empty and osp.isfile(filename) and osp.getsize(filename) == 0:
             raise ValueError(f'image file {filename} is empty (0 bytes)')

@@ -3,6 +3,8 @@
 import os
 import os.path as osp
 import re
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -158,9 +160,12 @@ def test_toolbox_inferencers_load_dyt_checkpoints(task, kind, in_tree):
         checkpoint = full_checkpoint_path(task)
     ours = inference(init_model(config, checkpoint), path)
     if task == 'cls':
+        from mmengine.registry import DefaultScope
         from mmpretrain import ImageClassificationInferencer, get_model
         assert_state(get_model(config, pretrained=checkpoint), in_tree[task])
-        [theirs] = ImageClassificationInferencer(config, pretrained=checkpoint)(path)
+        # its pipeline is built in the current default scope, which other tests change
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            [theirs] = ImageClassificationInferencer(config, pretrained=checkpoint)(path)
         assert np.allclose(theirs['pred_scores'], ours.pred_score.numpy(), atol=1e-6)
     elif task == 'seg':
         from mmseg.apis import MMSegInferencer
@@ -192,7 +197,7 @@ def test_adapter_only_checkpoint_without_a_base_is_an_error(in_tree):
 def test_bad_input_is_named(in_tree):
     config, checkpoint, _ = DEMOS['cls']
     with pytest.raises(ValueError, match='does not fit the model'):
-        init_model(config, DEMOS['seg'][1])
+        init_model(config, full_checkpoint_path('seg'))
     model = init_model(config, checkpoint)
     with pytest.raises(FileNotFoundError, match='no/such.png'):
         inference(model, 'no/such.png')
@@ -207,13 +212,21 @@ def readme_python_blocks():
     return re.findall(r'```python\n(.*?)```', section, flags=re.S)
 
 
-@pytest.mark.parametrize('index', range(len(readme_python_blocks())))
-def test_readme_from_python_blocks_run(index, in_tree, capsys):
-    namespace = {}
-    exec(compile(readme_python_blocks()[index], f'README From Python block {index}', 'exec'),
-         namespace)
-    result = namespace.get('result')
-    if result is not None:  # a dyt_mm.apis block
-        _, vit = dyt_parts(namespace['model'])
-        assert result.keep_rates.shape == (len(vit.sites), ) and result.gflops > 0
-    assert capsys.readouterr().out.strip()
+# after each dyt_mm.apis block: what inference() added
+CHECK_RESULT = """
+_, vit = dyt_parts(model)
+assert result.keep_rates.shape == (len(vit.sites), ) and result.gflops > 0, result
+del result
+"""
+
+
+def test_readme_from_python_blocks_run_in_a_fresh_interpreter(demo_tree):
+    """Top to bottom, as in a new notebook (one block's state must not break the next)."""
+    blocks = readme_python_blocks()
+    assert len(blocks) == 4
+    script = 'from dyt_mm.analysis import dyt_parts\n' + ''.join(
+        block + (CHECK_RESULT if 'inference(' in block else '') for block in blocks)
+    proc = subprocess.run([sys.executable, '-c', script], cwd=demo_tree[0], capture_output=True,
+                          text=True, timeout=600, env=dict(os.environ, PYTHONPATH=REPO))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count('\n') >= 7

@@ -18,7 +18,8 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadCheckedImage'),
+    # mmseg's name: MMSegInferencer swaps the step named LoadImageFromFile for its own loader
+    dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 512), keep_ratio=True),
     load_labels,  # after Resize: the labels are compared at the original size
     dict(type='PackSegInputs')

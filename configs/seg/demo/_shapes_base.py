@@ -53,7 +53,8 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadCheckedImage'),
+    # mmseg's name: MMSegInferencer swaps the step named LoadImageFromFile for its own loader
+    dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(128, 64), keep_ratio=True),
     dict(type='LoadCheckedAnnotations', num_classes=num_classes),
     dict(type='PackSegInputs')
