@@ -196,6 +196,8 @@ def test_adapter_only_checkpoint_without_a_base_is_an_error(in_tree):
 
 def test_bad_input_is_named(in_tree):
     config, checkpoint, _ = DEMOS['cls']
+    with pytest.raises(FileNotFoundError, match='no/such.pth'):
+        init_model(config, 'no/such.pth')
     with pytest.raises(ValueError, match='does not fit the model'):
         init_model(config, full_checkpoint_path('seg'))
     model = init_model(config, checkpoint)
