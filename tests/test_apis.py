@@ -64,6 +64,14 @@ def write_inputs(root: str) -> None:
     write_clip(path, make_clip(1, rng))
 
 
+@pytest.fixture(scope='module', autouse=True)
+def restored_default_scope():
+    """The toolboxes' init functions set the global default scope: give the next tests theirs."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
 @pytest.fixture(scope='module')
 def demo_tree(tmp_path_factory, single_thread):
     """A checkout after the three demos: the repository's configs, random-weight checkpoints
