@@ -45,13 +45,12 @@ def random_data_samples(cfg: Config, model: nn.Module, batch_size: int, seed: in
 
 
 class Candidate:
-    """One config's model, ready for inference (merged, eval) and training (a copy)."""
+    """One method's model: a merged eval copy for inference, the model itself for training."""
 
-    def __init__(self, config: str, checkpoint: Optional[str], cfg_options: Optional[dict]):
-        self.config = config
-        self.cfg = load_config(config, cfg_options)
-        self.toolbox = toolbox_of(self.cfg)
-        trained = build_model(self.cfg, checkpoint)
+    def __init__(self, name: str, cfg: Config, trained: nn.Module):
+        self.config = name
+        self.cfg = cfg
+        self.toolbox = toolbox_of(cfg)
         _, vit = dyt_parts(trained)
         # the PEFT convention: the ViT's trainable parameters, the task head excluded
         self.trainable = sum(p.numel() for p in vit.parameters() if p.requires_grad)
@@ -59,6 +58,12 @@ class Candidate:
         self.model = copy.deepcopy(trained).eval()
         self.merged = dyt_parts(self.model)[1].merge_adapters()
         self.test_mode = _test_mode(self.model)
+
+    @classmethod
+    def from_config(cls, config: str, checkpoint: Optional[str] = None,
+                    cfg_options: Optional[dict] = None) -> 'Candidate':
+        cfg = load_config(config, cfg_options)
+        return cls(config, cfg, build_model(cfg, checkpoint))
 
     def inference(self, inputs: torch.Tensor) -> Callable:
         _, vit = dyt_parts(self.model)
@@ -83,27 +88,31 @@ class Candidate:
         return run
 
 
-def _median_throughput(times: List[float], batch: int) -> float:
-    return batch / statistics.median(times)
-
-
 def compare_methods(configs: Sequence[str], checkpoints: Sequence[Optional[str]] = (),
-                    batch_size: int = 8, num_iters: int = 10, warmup: int = 2,
-                    train: bool = True, shape: Optional[Sequence[int]] = None,
                     cfg_options: Optional[dict] = None,
-                    progress: Optional[Callable[[str], None]] = None) -> Dict:
-    """The comparison of ``configs``; see the module docstring. Returns rows and settings."""
+                    progress: Optional[Callable[[str], None]] = None, **kwargs) -> Dict:
+    """:func:`compare_candidates` of the models of ``configs`` (and ``checkpoints``)."""
     if len(checkpoints) not in (0, len(configs)):
         raise ValueError(f'give one --checkpoint per config or none: {len(configs)} configs, '
                          f'{len(checkpoints)} checkpoints')
+    candidates = []
+    for i, config in enumerate(configs):
+        if progress is not None:
+            progress(f'[build {i + 1}/{len(configs)}] {config}')
+        candidates.append(Candidate.from_config(config, checkpoints[i] if checkpoints else None,
+                                                cfg_options))
+    return compare_candidates(candidates, progress=progress, **kwargs)
+
+
+def compare_candidates(candidates: Sequence[Candidate], batch_size: int = 8, num_iters: int = 10,
+                       warmup: int = 2, train: bool = True,
+                       shape: Optional[Sequence[int]] = None,
+                       progress: Optional[Callable[[str], None]] = None) -> Dict:
+    """Rows of figures per candidate and the settings; see the module docstring."""
     if num_iters < 1 or warmup < 0 or batch_size < 1:
         raise ValueError(f'need num_iters >= 1, warmup >= 0, batch_size >= 1; got {num_iters}, '
                          f'{warmup}, {batch_size}')
     say = progress or (lambda message: None)
-    candidates = []
-    for i, config in enumerate(configs):
-        say(f'[build {i + 1}/{len(configs)}] {config}')
-        candidates.append(Candidate(config, checkpoints[i] if checkpoints else None, cfg_options))
     first = candidates[0]
     inputs, source = benchmark_inputs(first.model, first.cfg, batch_size, shape)
     rows = []
@@ -139,7 +148,7 @@ def compare_methods(configs: Sequence[str], checkpoints: Sequence[Optional[str]]
             say(f'[{stage}] round {i + 1}/{num_iters}')
         for row, run, t in zip(rows, runs, times):
             row[f'{stage}_seconds'] = statistics.median(t)
-            row[f'{stage}_throughput'] = _median_throughput(t, batch_size)
+            row[f'{stage}_throughput'] = batch_size / statistics.median(t)
             row[f'{stage}_peak_memory_mb'] = peak_forward_memory(run, device)['bytes'] / 2**20
     base = rows[0]['inference_throughput']
     for row in rows:

@@ -61,8 +61,9 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     try:
         report = compare_methods(
-            args.configs, args.checkpoint, args.batch_size, args.num_iters, args.warmup,
-            train=not args.no_train, shape=args.shape, cfg_options=args.cfg_options,
+            args.configs, args.checkpoint, args.cfg_options, batch_size=args.batch_size,
+            num_iters=args.num_iters, warmup=args.warmup, train=not args.no_train,
+            shape=args.shape,
             progress=lambda message: print(message, file=sys.stderr, flush=True))
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f'error: {error}')
