@@ -61,13 +61,13 @@ def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
     return base
 
 
-def adapt(config: str, data_root: str, work_dir: str, base: Optional[str]) -> Tuple[DyTRunner,
-                                                                                    dict]:
-    """Stage 2: DyT on the target domain (from ``base`` when given); train, then test."""
+def adapt(config: str, data_root: str, work_dir: str, base: Optional[str],
+          what: str = 'DyT') -> Tuple[DyTRunner, dict]:
+    """Stage 2: ``what`` on the target domain (from ``base`` when given); train, then test."""
     cfg = demo_config(config, data_root, work_dir, run_prefix='target_')
     if base is not None:
         cfg.model.backbone.init_cfg.checkpoint = base
-    print(f'[stage 2] DyT adaptation to the target domain -> {cfg.work_dir}')
+    print(f'[stage 2] {what} adaptation to the target domain -> {cfg.work_dir}', flush=True)
     runner = DyTRunner.from_cfg(cfg)
     runner.train()
     return runner, runner.test()
