@@ -10,7 +10,7 @@ STAMP_PKG := $(VENV)/.installed-pkg
 # site-packages); it is re-installed whenever one of these files changes.
 SOURCES := setup.py $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' \) -not -path '*/.mim/*' 2>/dev/null)
 
-.PHONY: install test demo demo-seg demo-video clean-demo
+.PHONY: install test demo demo-seg demo-video demo-compare clean-demo
 
 install: $(STAMP_PKG)
 
@@ -37,3 +37,6 @@ demo-seg: install
 
 demo-video: install
 	$(PY) tools/demo/video_demo.py
+
+demo-compare: install
+	$(PY) tools/demo/compare_demo.py

@@ -9,8 +9,8 @@ from mmengine.config import Config
 
 from dyt_mm.cls import VTAB1K_TASKS
 
-VTAB = sorted(glob.glob(osp.join(REPO, 'configs/vtab1k/*.py')))
-IMAGE = sorted(glob.glob(osp.join(REPO, 'configs/image/*.py')))
+VTAB = sorted(glob.glob(osp.join(REPO, 'configs/vtab1k/dyt-*.py')))
+IMAGE = sorted(glob.glob(osp.join(REPO, 'configs/image/dyt-*.py')))
 
 
 def test_all_vtab_tasks_at_three_rates():
@@ -38,7 +38,7 @@ def test_complete_dataset_config(path):
     name = osp.basename(path)
     backbone = cfg.model.backbone
     assert backbone.adapter.bottleneck == 64 and cfg.optim_wrapper.optimizer.weight_decay == 0.01
-    assert backbone.adapter.num_experts == (4 if 'moe4' in name else 1)
+    assert backbone.adapter.type == ('MoEAdapter' if 'moe4' in name else 'Adapter')
     expected_variant = {'attn-': 'attn', 'attnmlp-': 'attn_mlp', 'layer-': 'layer'}
     variant = next((v for k, v in expected_variant.items() if f'dyt-{k}' in name), 'mlp')
     assert backbone.variant == variant
@@ -59,3 +59,104 @@ def test_a_vit_b_config_builds_the_paper_model():
     # d = 8: 12 x (768*8 + 8 + 8*768 + 768 adapter + 769 dispatcher) = 0.166 M; the paper
     # prints 0.16 M (Table 3), the adapters alone are 0.157 M.
     assert trainable == 12 * (768 * 8 + 8 + 8 * 768 + 768 + 769) == 165996
+
+
+# ------------------------------------------------------------------ the comparison methods
+# method (file name prefix) -> trainable backbone parameters of ViT-B/16 by formula
+VIT_B_PARAMS = 85_798_656  # patch embedding, class token, positions, 12 blocks, final norm
+ADAPTER = {8: 12 * (2 * 768 * 8 + 8 + 768), 64: 12 * (2 * 768 * 64 + 64 + 768)}
+TOKEN_GATES = 12 * 769
+METHOD_PARAMS = {
+    'full': VIT_B_PARAMS,
+    'linear-probe': 0,
+    'adaptformer-d8': ADAPTER[8],
+    'adaptformer-d64': ADAPTER[64],
+    'lora-r8': 12 * 4 * 768 * 8,  # 0.29 M (paper, VTAB-1K)
+    'lora-r32': 12 * 4 * 768 * 32,  # 1.18 M (paper: 1.19 M)
+    'vpt-deep-p8': 12 * 8 * 768,  # 0.07 M (paper, complete data sets)
+    'dynamic-full-r0.5': VIT_B_PARAMS + TOKEN_GATES,
+    'dyt-sample-r0.5': ADAPTER[64] + TOKEN_GATES,
+    'dyt-random-r0.5': ADAPTER[64],
+    'dyt-sample-random-r0.5': ADAPTER[64],
+}
+FAMILIES = {  # folder -> (file name after the method prefix, count of configs per method)
+    'vtab1k': ('_vit-b16-in21k_vtab1k-', 19),
+    'image': ('_vit-b16-in21k_', 6),
+    'seg': ('_upernet_vit-b16-in21k_8xb2-160k_ade20k-512x512', 1),
+    'video': ('_vit-b16-in21k_8xb16-', 2),
+}
+METHOD_CONFIGS = sorted(
+    p for folder in FAMILIES for p in glob.glob(osp.join(REPO, 'configs', folder, '*.py'))
+    if osp.basename(p).split('_')[0] in METHOD_PARAMS)
+
+
+def _method(path):
+    return osp.basename(path).split('_')[0]
+
+
+def test_every_method_has_its_configs_in_each_family():
+    counts = {}
+    for path in METHOD_CONFIGS:
+        key = (osp.basename(osp.dirname(path)), _method(path))
+        counts[key] = counts.get(key, 0) + 1
+    vtab = ('full', 'linear-probe', 'adaptformer-d8', 'lora-r8', 'vpt-deep-p8')
+    others = ('full', 'linear-probe', 'adaptformer-d64', 'lora-r32', 'vpt-deep-p8',
+              'dynamic-full-r0.5')
+    expected = {('vtab1k', m): 19 for m in vtab}
+    for folder in ('image', 'seg', 'video'):
+        expected.update({(folder, m): FAMILIES[folder][1] for m in others})
+    expected.update({('image', m): 1 for m in
+                     ('dyt-sample-r0.5', 'dyt-random-r0.5', 'dyt-sample-random-r0.5')})
+    assert counts == expected
+
+
+@pytest.mark.parametrize('path', METHOD_CONFIGS, ids=osp.basename)
+def test_method_config_names_an_existing_base(path):
+    # every leaf is _base_ + a few lines; the base chain is parsed and built below
+    text = open(path).read()
+    base = re.search(r"^_base_ = '([^']+)'", text, re.M).group(1)
+    assert osp.isfile(osp.join(osp.dirname(path), base))
+    assert len(text.splitlines()) <= 16
+
+
+def _one_per_family_and_method():
+    seen, picked = set(), []
+    for path in METHOD_CONFIGS:
+        key = (osp.basename(osp.dirname(path)), _method(path))
+        if key not in seen:
+            seen.add(key)
+            picked.append(path)
+    return picked
+
+
+@pytest.mark.parametrize('path', _one_per_family_and_method(),
+                         ids=lambda p: osp.basename(osp.dirname(p)) + '/' + osp.basename(p))
+def test_method_config_builds_with_the_formula_trainable_parameters(path, monkeypatch):
+    import torch
+    from mmengine.registry import MODELS, init_default_scope
+    cfg = Config.fromfile(path)
+    for module in cfg.custom_imports.imports:
+        __import__(module)
+    init_default_scope(cfg.default_scope)
+    # only the parameter shapes matter: skip the slow random initialisation
+    from dyt_mm import DyTViT
+    monkeypatch.setattr(DyTViT, '_init_base_weights', lambda self: None)
+    for layer in (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d):
+        monkeypatch.setattr(layer, 'reset_parameters', lambda self: None)
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    vit = model.backbone.vit
+    folder = osp.basename(osp.dirname(path))
+    trainable = sum(p.numel() for p in vit.parameters() if p.requires_grad)
+    expected = METHOD_PARAMS[_method(path)]
+    if folder == 'seg' and expected >= VIT_B_PARAMS:
+        # positions for the 32 x 32 grid of 512 px crops, no final norm
+        expected += (32 * 32 - 14 * 14) * 768 - 2 * 768
+    assert trainable == expected
+    loss = cfg.model.dyt_loss
+    if not vit.has_dispatch:
+        assert loss.rate_weight == loss.complete_weight == loss.distill_weight == 0
+    base_lr = {'vtab1k': 1e-3, 'image': 4e-3, 'seg': 1e-3, 'video': 5e-4}
+    lr = cfg.optim_wrapper.optimizer.lr
+    full = _method(path) in ('full', 'dynamic-full-r0.5')
+    assert lr == pytest.approx(base_lr[folder] / (10 if full else 1))

@@ -126,15 +126,16 @@ def test_set_tau_reaches_every_dispatcher():
 
 # ------------------------------------------------------------------ adapters
 def test_one_expert_builds_a_plain_adapter():
-    assert type(build_adapter(16, 4, num_experts=1)) is Adapter
-    assert isinstance(build_adapter(16, 4, num_experts=2), MoEAdapter)
+    assert type(build_adapter(dict(bottleneck=4, num_experts=1), 16)) is Adapter
+    assert isinstance(build_adapter(dict(bottleneck=4, num_experts=2), 16), MoEAdapter)
     model = tiny_vit(adapter=dict(bottleneck=4, num_experts=1))
     assert all(type(a) is Adapter for b in model.blocks for a in b.adapters.values())
 
 
 def test_fresh_adapters_are_zero_branches():
     x = torch.randn(2, 5, 16)
-    for adapter in (build_adapter(16, 4, 1), build_adapter(16, 4, 4)):
+    for adapter in (build_adapter(dict(type='Adapter', bottleneck=4), 16),
+                    build_adapter(dict(type='MoEAdapter', bottleneck=4, num_experts=4), 16)):
         assert torch.equal(adapter(x), torch.zeros_like(x))
 
 
@@ -359,7 +360,7 @@ def test_target_rate_one_is_allowed():
 @pytest.mark.parametrize('bottleneck', [0, -3])
 def test_bottleneck_below_one_is_an_error(bottleneck):
     with pytest.raises(ValueError, match=f'd must .* got {bottleneck}'):
-        build_adapter(16, bottleneck)
+        build_adapter(dict(bottleneck=bottleneck), 16)
     with pytest.raises(ValueError, match=f'got {bottleneck}'):
         tiny_vit(adapter=dict(bottleneck=bottleneck))
 
@@ -367,7 +368,7 @@ def test_bottleneck_below_one_is_an_error(bottleneck):
 @pytest.mark.parametrize('num_experts', [0, -1])
 def test_num_experts_below_one_is_an_error(num_experts):
     with pytest.raises(ValueError, match=f'N must .* got {num_experts}'):
-        build_adapter(16, 4, num_experts)
+        build_adapter(dict(bottleneck=4, num_experts=num_experts), 16)
     with pytest.raises(ValueError, match=f'got {num_experts}'):
         MoEAdapter(16, 4, num_experts)
 

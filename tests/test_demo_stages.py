@@ -33,7 +33,7 @@ def test_source_is_pretrained_once_then_adapted_in_a_fresh_dir(digits_root, tmp_
     console = capfd.readouterr()
     assert console.out.splitlines() == [
         f'[stage 2] DyT adaptation to the target domain (log: {log_file(runner)})',
-        '[stage 2] testing with sparse inference']
+        '[stage 2] testing on the target domain']
     assert not console.err
     with open(log_file(runner)) as f:
         log = f.read()

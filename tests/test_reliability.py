@@ -318,7 +318,7 @@ def test_a_zero_byte_image_is_named(digits_root, tmp_path):
     broken = root / '3' / sorted(os.listdir(root / '3'))[0]
     broken.write_bytes(b'')
     dataset = CustomDataset(data_root=str(root), pipeline=[dict(type='LoadCheckedImage')])
-    index = [d['img_path'] for d in dataset.data_list].index(str(broken))
+    index = [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))].index(str(broken))
     with pytest.raises(ValueError, match=f'image file {broken} is empty'):
         dataset[index]
     broken.write_bytes(b'not an image at all')

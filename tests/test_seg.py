@@ -425,7 +425,7 @@ def test_paper_configs_say_what_their_names_say(name, dataset, classes, iters):
     assert model.decode_head.channels == 768 and model.auxiliary_head.loss_decode.loss_weight == 0.4
     assert backbone.img_size == (512, 512) and backbone.out_indices == (3, 5, 7, 11)
     assert backbone.adapter.bottleneck == 64
-    assert backbone.adapter.num_experts == (4 if 'moe4' in name else 1)
+    assert backbone.adapter.type == ('MoEAdapter' if 'moe4' in name else 'Adapter')
     assert model.dyt_loss.target_rate == 0.5 and model.data_preprocessor.size == (512, 512)
     assert model.test_cfg == dict(mode='slide', crop_size=(512, 512), stride=(341, 341))
     optimizer = cfg.optim_wrapper.optimizer

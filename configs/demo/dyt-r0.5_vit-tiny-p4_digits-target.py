@@ -4,7 +4,7 @@ _base_ = ['./_digits_base.py']
 
 model = dict(
     backbone=dict(
-        adapter=dict(bottleneck=16, scale=1.0, dropout=0.1),
+        adapter=dict(type='Adapter', bottleneck=16, scale=1.0, dropout=0.1),
         # written by tools/demo/digits_demo.py from the stage-1 checkpoint
         init_cfg=dict(type='Pretrained', checkpoint='work_dirs/digits_demo/source_vit.pth')),
     dyt_loss=dict(target_rate=0.5, rate_weight=2.0, complete_weight=1.0, distill_weight=1.0))

@@ -1,3 +1,3 @@
 # DyT-dagger: MoE-adapter with N = 4 experts. Paper (Table 6): 78.27 top-1.
 _base_ = './dyt-r0.5_vit-b16-in21k_fgvc-aircraft.py'
-model = dict(backbone=dict(adapter=dict(num_experts=4)))
+model = dict(backbone=dict(adapter=dict(type='MoEAdapter', num_experts=4)))

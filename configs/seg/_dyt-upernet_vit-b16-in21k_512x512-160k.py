@@ -21,7 +21,7 @@ model = dict(
         drop_path_rate=0.1,
         variant='mlp',
         # dropout 0.1 and the fixed output scale 0.1 are the official code's (not in the paper)
-        adapter=dict(bottleneck=64, scale=0.1, dropout=0.1, num_experts=1),
+        adapter=dict(type='Adapter', bottleneck=64, scale=0.1, dropout=0.1),
         dispatch=dict(tau=5.0, threshold=0.5),
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/vit-b16-in21k_dyt.pth')),
     # x4 (two transposed convs, GELU between), x2, x1, /2 -- as in the DyT segmentation code

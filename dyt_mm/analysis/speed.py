@@ -34,7 +34,7 @@ def calibrate_keep_rate(model: nn.Module, inputs: torch.Tensor, rate: float) -> 
     def set_bias(dispatcher: TokenDispatcher, args) -> None:
         tokens, num_prefix = args
         gate = dispatcher.gate
-        scores = (gate(tokens[:, num_prefix:]) - gate.bias).flatten().float()
+        scores = (dispatcher.image_logits(tokens, num_prefix) - gate.bias).flatten().float()
         # kept <=> score + bias > logit(threshold); rate = 1 keeps everything
         cut = scores.min() - 1 if rate == 1.0 else torch.quantile(scores, 1.0 - rate)
         gate.bias.fill_(math.log(dispatcher.threshold / (1 - dispatcher.threshold)) - cut.item())

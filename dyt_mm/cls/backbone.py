@@ -5,7 +5,7 @@ import torch
 from mmpretrain.registry import MODELS
 
 from ..models.backbone_base import DyTBackboneBase
-from ..models.dyt import DyTOutput
+from ..models.dyt import DEFAULT_ADAPTER, DEFAULT_DISPATCH, DyTOutput
 from ..models.dyt.block import check_choice
 
 OUT_TYPES = ('cls_token', 'avg_featmap')
@@ -25,7 +25,7 @@ class DyTVisionTransformer(DyTBackboneBase):
 
     def __init__(self, arch='base', img_size=224, patch_size: int = 16, in_channels: int = 3,
                  drop_path_rate: float = 0.0, variant: str = 'mlp',
-                 adapter: Optional[dict] = None, dispatch: Optional[dict] = None,
+                 adapter: Optional[dict] = DEFAULT_ADAPTER, dispatch: Optional[dict] = DEFAULT_DISPATCH,
                  freeze_base: bool = True, out_type: str = 'cls_token',
                  init_cfg: Optional[dict] = None):
         check_choice('out_type', out_type, OUT_TYPES)

@@ -54,7 +54,8 @@ def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
         return base
     cfg = demo_config(config, data_root, osp.join(work_dir, 'source'))
     runner = DyTRunner.from_cfg(cfg)
-    print(f'[stage 1] pre-training {what} on the source domain (log: {log_file(runner)})')
+    print(f'[stage 1] pre-training {what} on the source domain (log: {log_file(runner)})',
+          flush=True)
     runner.train()
     score = runner.message_hub.get_scalar(f'val/{metric}').current()
     print(f'[stage 1] source-domain {metric} {score:.3f}')
@@ -64,16 +65,17 @@ def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
     return base
 
 
-def adapt(config: str, data_root: str, work_dir: str, base: Optional[str]) -> Tuple[DyTRunner,
-                                                                                    dict]:
-    """Stage 2: DyT on the target domain (from ``base`` when given); train, then test."""
+def adapt(config: str, data_root: str, work_dir: str, base: Optional[str],
+          what: str = 'DyT') -> Tuple[DyTRunner, dict]:
+    """Stage 2: ``what`` on the target domain (from ``base`` when given); train, then test."""
     cfg = demo_config(config, data_root, work_dir, run_prefix='target_')
     if base is not None:
         cfg.model.backbone.init_cfg.checkpoint = base
     runner = DyTRunner.from_cfg(cfg)
-    print(f'[stage 2] DyT adaptation to the target domain (log: {log_file(runner)})')
+    print(f'[stage 2] {what} adaptation to the target domain (log: {log_file(runner)})',
+          flush=True)
     runner.train()
-    print('[stage 2] testing with sparse inference')
+    print('[stage 2] testing on the target domain', flush=True)
     return runner, runner.test()
 
 

@@ -33,6 +33,15 @@ class DyTTaskMixin:
         check_choice('train_mode', train_mode, MODES)
         check_choice('test_mode', test_mode, MODES)
         self.dyt_objective = DyTObjective(**(dyt_loss or {}))
+        objective = self.dyt_objective
+        if not self.backbone.vit.has_dispatch and (objective.rate_weight > 0
+                                                   or objective.needs_complete):
+            # nothing is skipped: the rate loss has nothing to train and the complete pass
+            # would repeat the dynamic one
+            raise ValueError(
+                'this model has no dispatchers (dispatch=None), so the DyT terms do not '
+                'apply; set dyt_loss=dict(rate_weight=0, complete_weight=0, distill_weight=0) '
+                f'instead of {objective!r}')
         self.train_mode = train_mode
         self.test_mode = test_mode
 

@@ -5,6 +5,7 @@ import torch
 from mmseg.registry import MODELS
 
 from ..models.backbone_base import DyTBackboneBase
+from ..models.dyt import DEFAULT_ADAPTER, DEFAULT_DISPATCH
 
 
 @MODELS.register_module()
@@ -41,8 +42,8 @@ class DyTSegViT(DyTBackboneBase):
 
     def __init__(self, arch='base', img_size=512, patch_size: int = 16, in_channels: int = 3,
                  out_indices: Sequence[int] = (3, 5, 7, 11), drop_path_rate: float = 0.0,
-                 variant: str = 'mlp', adapter: Optional[dict] = None,
-                 dispatch: Optional[dict] = None, freeze_base: bool = True,
+                 variant: str = 'mlp', adapter: Optional[dict] = DEFAULT_ADAPTER,
+                 dispatch: Optional[dict] = DEFAULT_DISPATCH, freeze_base: bool = True,
                  init_cfg: Optional[dict] = None):
         super().__init__(
             dict(arch=arch, img_size=img_size, patch_size=patch_size, in_channels=in_channels,

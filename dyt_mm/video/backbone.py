@@ -5,6 +5,7 @@ import torch
 from mmaction.registry import MODELS
 
 from ..models.backbone_base import DyTBackboneBase
+from ..models.dyt import DEFAULT_ADAPTER, DEFAULT_DISPATCH
 
 
 @MODELS.register_module()
@@ -27,7 +28,7 @@ class DyTVideoViT(DyTBackboneBase):
 
     def __init__(self, arch='base', img_size=224, patch_size: int = 16, in_channels: int = 3,
                  num_frames: int = 8, drop_path_rate: float = 0.0, variant: str = 'mlp',
-                 adapter: Optional[dict] = None, dispatch: Optional[dict] = None,
+                 adapter: Optional[dict] = DEFAULT_ADAPTER, dispatch: Optional[dict] = DEFAULT_DISPATCH,
                  freeze_base: bool = True, init_cfg: Optional[dict] = None):
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError(f'num_frames must be an integer >= 1, got {num_frames!r}')

@@ -3,9 +3,10 @@ from contextlib import contextmanager
 
 from torch import nn
 
-from .adapters import Adapter, MoEAdapter, build_adapter
+from .adapters import DEFAULT_ADAPTER, LoRA, Adapter, MoEAdapter, VPTPrompts, build_adapter
 from .block import MODES, VARIANTS, DyTBlock
-from .dispatcher import TokenDispatcher
+from .dispatcher import (DEFAULT_DISPATCH, RandomDispatcher, SampleDispatcher, TokenDispatcher,
+                         build_dispatcher)
 from .flops import ViTFlops
 from .losses import DyTObjective, distill_kl, rate_loss
 from .vit import ARCH_PRESETS, DyTOutput, DyTViT
@@ -43,7 +44,8 @@ def set_tau(model: nn.Module, tau: float) -> None:
 
 
 __all__ = [
-    'Adapter', 'MoEAdapter', 'build_adapter', 'TokenDispatcher', 'DyTBlock', 'DyTViT',
+    'Adapter', 'MoEAdapter', 'LoRA', 'VPTPrompts', 'build_adapter', 'TokenDispatcher',
+    'SampleDispatcher', 'RandomDispatcher', 'build_dispatcher', 'DyTBlock', 'DyTViT',
     'DyTOutput', 'ViTFlops', 'DyTObjective', 'rate_loss', 'distill_kl', 'set_mode', 'dyt_mode',
-    'set_tau', 'MODES', 'VARIANTS', 'ARCH_PRESETS'
+    'set_tau', 'MODES', 'VARIANTS', 'ARCH_PRESETS', 'DEFAULT_ADAPTER', 'DEFAULT_DISPATCH'
 ]

@@ -5,6 +5,11 @@ whole layer) with its own dispatcher and a parallel adapter::
 
     x' = x + mask * f(x) + adapter(x)
 
+Either may be absent (``dispatch=None``: nothing is skipped, as in AdaptFormer,
+LoRA, VPT, full tuning, linear probing; ``adapter=None``), and adapters that
+attach elsewhere (LoRA on qkv, VPT prompts) are held beside the sites; see
+:mod:`.adapters`.
+
 Execution modes (same weights, same outputs in eval):
 
 * ``masked``   -- training form: ``f`` runs on every token, its output is
@@ -19,8 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adapters import build_adapter
-from .dispatcher import TokenDispatcher
+from .adapters import DEFAULT_ADAPTER, build_adapters
+from .dispatcher import DEFAULT_DISPATCH, build_dispatcher
+from .registry import check_choice
 
 MODES = ('masked', 'complete', 'sparse')
 VARIANT_SITES = {
@@ -31,11 +37,6 @@ VARIANT_SITES = {
 }
 VARIANTS = tuple(VARIANT_SITES)
 TOKEN_MIXING_SITES = ('attn', 'layer')
-
-
-def check_choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f'unknown {name} {value!r}; allowed: {", ".join(map(str, allowed))}')
 
 
 def key_padding_bias(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -86,8 +87,11 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                kept: Optional[KeptTokens] = None) -> torch.Tensor:
+                kept: Optional[KeptTokens] = None,
+                qkv_adapter: Optional[nn.Module] = None) -> torch.Tensor:
         qkv = self.qkv(x)
+        if qkv_adapter is not None:  # LoRA: token-wise, so it runs on kept rows as well
+            qkv = qkv + qkv_adapter(x)
         if kept is None:
             return self.proj(self._attend(qkv, key_mask))
         B, K = kept.valid.shape
@@ -198,12 +202,17 @@ class DyTBlock(nn.Module):
     * ``attn_mlp``: separate dispatchers and adapters for attention and MLP.
     * ``layer``: one dispatcher skips the whole layer.
 
+    ``adapter`` and ``dispatch`` are config dicts of registered modules (see
+    :mod:`.adapters`, :mod:`.dispatcher`), or None for none. Without a
+    dispatcher every mode computes the complete block (masks are all ones).
+
     ``forward`` returns the new tokens and one ``(B, N_image)`` mask per site.
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 drop_path: float = 0.0, variant: str = 'mlp', adapter: Optional[dict] = None,
-                 dispatch: Optional[dict] = None, fused_attn: bool = True,
+                 drop_path: float = 0.0, variant: str = 'mlp',
+                 adapter: Optional[dict] = DEFAULT_ADAPTER,
+                 dispatch: Optional[dict] = DEFAULT_DISPATCH, fused_attn: bool = True,
                  norm_eps: float = 1e-6):
         super().__init__()
         check_choice('dispatch variant', variant, VARIANTS)
@@ -215,10 +224,10 @@ class DyTBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path)
-        self.dispatchers = nn.ModuleDict(
-            {site: TokenDispatcher(dim, **(dispatch or {})) for site in self.sites})
-        self.adapters = nn.ModuleDict(
-            {site: build_adapter(dim, **(adapter or {})) for site in self.sites})
+        self.dispatchers = nn.ModuleDict({} if dispatch is None else {
+            site: build_dispatcher(dispatch, dim) for site in self.sites})
+        # keyed by dispatch site (parallel adapters) or attach point ('qkv', 'prompts')
+        self.adapters = nn.ModuleDict(build_adapters(adapter, dim, self.sites))
 
     @property
     def mode(self) -> str:
@@ -229,11 +238,19 @@ class DyTBlock(nn.Module):
         check_choice('execution mode', value, MODES)
         self._mode = value
 
+    @property
+    def num_prompts(self) -> int:
+        prompts = self._adapter('prompts')
+        return 0 if prompts is None else prompts.num_prompts
+
+    def _adapter(self, key: str) -> Optional[nn.Module]:
+        return self.adapters[key] if key in self.adapters else None
+
     # The three residual branches a site can dispatch: on (B, N, C) tokens with an optional
     # key mask, or (sparse mode, token-mixing sites) on the kept rows with their layout.
     def _attn_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
                      kept: Optional[KeptTokens] = None):
-        return self.attn(self.norm1(x), key_mask, kept)
+        return self.attn(self.norm1(x), key_mask, kept, self._adapter('qkv'))
 
     def _mlp_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
                     kept: Optional[KeptTokens] = None):
@@ -247,10 +264,11 @@ class DyTBlock(nn.Module):
     def _site(self, site: str, x: torch.Tensor,
               num_prefix: int) -> Tuple[torch.Tensor, torch.Tensor]:
         branch = getattr(self, f'_{site}_branch')
-        residual = x + self.adapters[site](x)
+        adapter = self._adapter(site)
+        residual = x if adapter is None else x + adapter(x)
         # _layer_branch applies stochastic depth to its two parts itself.
         drop_path = self.drop_path if site != 'layer' else nn.Identity()
-        if self.mode == 'complete':
+        if self.mode == 'complete' or site not in self.dispatchers:
             mask = x.new_ones(x.shape[:2])
             return residual + drop_path(branch(x)), mask[:, num_prefix:]
         mask = self.dispatchers[site](x, num_prefix)
@@ -258,13 +276,24 @@ class DyTBlock(nn.Module):
         if self.mode == 'masked':
             key_mask = mask.detach() if token_mixing else None
             out = residual + drop_path(branch(x, key_mask) * mask.unsqueeze(-1))
-        elif token_mixing:
-            out = sparse_token_mixing(branch, x, mask, residual)
         else:
-            out = sparse_tokenwise(branch, x, mask, residual)
+            # the sparse paths add into their output in place: never into the block's input
+            out = residual if adapter is not None else x.clone()
+            sparse = sparse_token_mixing if token_mixing else sparse_tokenwise
+            out = sparse(branch, x, mask, out)
         return out, mask[:, num_prefix:]
 
     def forward(self, x: torch.Tensor, num_prefix: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """Prompts (VPT-deep) join the prefix for this block only."""
+        prompts = self._adapter('prompts')
+        if prompts is None:
+            return self._forward_sites(x, num_prefix)
+        x, masks = self._forward_sites(prompts.insert(x, num_prefix),
+                                       num_prefix + prompts.num_prompts)
+        return prompts.remove(x, num_prefix), masks
+
+    def _forward_sites(self, x: torch.Tensor,
+                       num_prefix: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         masks = []
         if 'layer' in self.sites:
             x, mask = self._site('layer', x, num_prefix)

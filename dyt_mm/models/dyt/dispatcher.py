@@ -1,9 +1,47 @@
-"""Token dispatcher: a linear gate that decides which tokens enter a block."""
+"""Dispatchers: decide which tokens (or whole samples) enter a dispatched block.
+
+All are registered in mmengine's root ``MODELS`` and built from
+``dispatch=dict(type=...)`` (default ``TokenDispatcher``). A dispatcher maps
+``(x, num_prefix)`` to a ``(B, N)`` 0/1 mask over *all* tokens, and declares
+
+* ``keeps_prefix``: whether prefix tokens (class token, prompts) are always
+  kept, which FLOP counting needs to know;
+* ``flops(num_image_tokens)``: its own cost per image (one multiply-add = 1).
+
+In eval every dispatcher is deterministic, so ``sparse`` equals ``masked``.
+"""
 import torch
 from torch import nn
 
+from mmengine.registry import MODELS
 
-class TokenDispatcher(nn.Module):
+from .registry import build_part, check_choice
+
+LEVELS = ('token', 'sample')
+DEFAULT_DISPATCH = dict(type='TokenDispatcher')
+
+
+def expand_decision(image_mask: torch.Tensor, level: str, num_tokens: int,
+                    num_prefix: int) -> torch.Tensor:
+    """``(B, N)`` mask from per-image-token (prefix kept) or per-sample decisions."""
+    if level == 'sample':
+        return image_mask.expand(-1, num_tokens)  # (B, 1): the whole sample, prefix included
+    prefix = image_mask.new_ones(image_mask.shape[0], num_prefix)
+    return torch.cat([prefix, image_mask], dim=1)
+
+
+class Dispatcher(nn.Module):
+    """What every dispatcher shares: its ``level`` (token or sample)."""
+    level = 'token'
+
+    @property
+    def keeps_prefix(self) -> bool:
+        """Token-level dispatch always keeps the prefix; sample-level skips it too."""
+        return self.level == 'token'
+
+
+@MODELS.register_module()
+class TokenDispatcher(Dispatcher):
     """Linear C -> 1 gate over image tokens; prefix (class) tokens are always kept.
 
     Training: Gumbel-sigmoid ``sigmoid((logit + g1 - g2) / tau)`` thresholded at
@@ -16,7 +54,6 @@ class TokenDispatcher(nn.Module):
 
     Returns a ``(B, N)`` mask over *all* tokens (prefix entries are 1).
     """
-
     def __init__(self, embed_dims: int, tau: float = 5.0, threshold: float = 0.5):
         super().__init__()
         if not 0.0 < threshold < 1.0:
@@ -37,8 +74,15 @@ class TokenDispatcher(nn.Module):
             raise ValueError(f'Gumbel-sigmoid temperature tau must be > 0, got {value!r}')
         self._tau = float(value)
 
+    def image_logits(self, x: torch.Tensor, num_prefix: int) -> torch.Tensor:
+        """One gate logit per image token ``(B, N_image)``."""
+        return self.gate(x[:, num_prefix:]).squeeze(-1)
+
+    def flops(self, num_image_tokens: int) -> int:
+        return num_image_tokens * self.gate.in_features
+
     def forward(self, x: torch.Tensor, num_prefix: int) -> torch.Tensor:
-        logits = self.gate(x[:, num_prefix:]).squeeze(-1)
+        logits = self.image_logits(x, num_prefix)
         if self.training:
             # Noise and soft mask in float32 even under fp16 autocast: half-precision
             # torch.rand returns exact zeros (p ~ 2^-12) that the clamp cannot lift
@@ -50,8 +94,70 @@ class TokenDispatcher(nn.Module):
             image_mask = (hard - soft.detach() + soft).to(logits.dtype)
         else:
             image_mask = (torch.sigmoid(logits) > self.threshold).to(logits.dtype)
-        prefix = image_mask.new_ones(image_mask.shape[0], num_prefix)
-        return torch.cat([prefix, image_mask], dim=1)
+        return expand_decision(image_mask, self.level, x.shape[1], num_prefix)
 
     def extra_repr(self) -> str:
         return f'tau={self.tau}, threshold={self.threshold}'
+
+
+@MODELS.register_module()
+class SampleDispatcher(TokenDispatcher):
+    """One learned decision per sample (paper Table 7, sample level).
+
+    The gate reads the average of the sample's image tokens; the decision
+    (Gumbel-sigmoid in training, as for tokens) applies to every token of the
+    sample, prefix included, so ``sparse`` inference skips the sample's whole
+    dispatched block.
+    """
+    level = 'sample'
+
+    def image_logits(self, x: torch.Tensor, num_prefix: int) -> torch.Tensor:
+        """One logit per sample ``(B, 1)`` from its pooled image tokens."""
+        return self.gate(x[:, num_prefix:].mean(dim=1))
+
+    def flops(self, num_image_tokens: int) -> int:
+        return self.gate.in_features  # one gate on the pooled vector; the mean is free
+
+
+@MODELS.register_module()
+class RandomDispatcher(Dispatcher):
+    """Keep each image token (``level='token'``) or each sample (``'sample'``) with
+    probability ``rate``; nothing is learned (paper Table 7, random strategy).
+
+    Training draws a fresh mask every forward. Eval draws it from a generator
+    seeded with the ``seed`` buffer (random at construction, saved with the
+    model), so a given input shape always gets the same mask and ``sparse``
+    equals ``masked``. ``embed_dims`` is accepted like every dispatcher's and
+    not used.
+    """
+
+    def __init__(self, embed_dims: int, rate: float = 0.5, level: str = 'token'):
+        super().__init__()
+        if not 0.0 < rate <= 1.0:
+            raise ValueError(f'random dispatch rate must lie in (0, 1], got {rate!r}')
+        check_choice('dispatch level', level, LEVELS)
+        self.rate = rate
+        self.level = level
+        self.register_buffer('seed', torch.randint(0, 2**31 - 1, ()))
+
+    def flops(self, num_image_tokens: int) -> int:
+        return 0
+
+    def forward(self, x: torch.Tensor, num_prefix: int) -> torch.Tensor:
+        B, N = x.shape[:2]
+        shape = (B, N - num_prefix if self.level == 'token' else 1)
+        generator = None
+        if not self.training:
+            generator = torch.Generator(device=x.device).manual_seed(int(self.seed))
+        uniform = torch.rand(shape, generator=generator, device=x.device)
+        image_mask = (uniform < self.rate).to(x.dtype)
+        return expand_decision(image_mask, self.level, N, num_prefix)
+
+    def extra_repr(self) -> str:
+        return f'rate={self.rate}, level={self.level!r}'
+
+
+def build_dispatcher(cfg: dict, embed_dims: int) -> nn.Module:
+    """A dispatcher from ``dict(type=..., **kwargs)``; no ``type`` means ``TokenDispatcher``."""
+    return build_part('dispatch', cfg, 'TokenDispatcher', embed_dims,
+                      ('TokenDispatcher', 'SampleDispatcher', 'RandomDispatcher'))

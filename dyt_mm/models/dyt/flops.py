@@ -7,6 +7,8 @@ softmax, GELU and ReLU are free. Dense ViT-B/16 at 224 x 224 comes to 17.58 G.
 
 Per-sample cost follows the masks: a dispatched branch costs its FLOPs at the
 number of kept tokens (prefix tokens included), as the ``sparse`` mode runs it.
+Adapters and dispatchers report their own cost (``flops``); VPT prompts make
+every block's sequence longer.
 """
 from typing import Optional, Tuple
 
@@ -30,28 +32,30 @@ def mlp_flops(tokens, dim, hidden):
     return layer_norm_flops(tokens, dim) + 2 * tokens * dim * hidden
 
 
-def adapter_flops(tokens, dim, bottleneck, num_experts):
-    flops = 2 * tokens * dim * bottleneck
-    if num_experts > 1:
-        # router on the pooled tokens + merging the experts' weights and biases
-        flops += dim * num_experts + num_experts * (2 * dim * bottleneck + bottleneck + dim)
-    return flops
-
-
-def _adapter_spec(vit) -> Tuple[int, int]:
-    adapter = next(iter(vit.blocks[0].adapters.values()))
-    if hasattr(adapter, 'down'):
-        return adapter.down.out_features, 1
-    return adapter.down_weight.shape[-1], adapter.num_experts
+def traced_flops(module: nn.Module, num_tokens: int, dim: int) -> int:
+    """FLOPs of a token-wise module without a ``flops`` method, traced once per size."""
+    cache = module.__dict__.setdefault('_dyt_traced_flops', {})
+    if num_tokens not in cache:
+        from mmengine.analysis import FlopAnalyzer
+        param = next(module.parameters(), None)
+        dtype = param.dtype if param is not None else torch.float32
+        was_training = module.training
+        analyzer = FlopAnalyzer(module.eval(), (torch.zeros(1, num_tokens, dim, dtype=dtype), ))
+        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        with torch.no_grad():
+            cache[num_tokens] = int(analyzer.total())
+        module.train(was_training)
+    return cache[num_tokens]
 
 
 class ViTFlops:
     """FLOPs of one :class:`DyTViT` at one input grid.
 
     ``dense()`` is the plain pre-trained ViT (what the paper lists as full
-    tuning: 17.58 G for ViT-B/16); ``complete()`` adds the adapters (the DyT
-    model with nothing skipped); ``per_sample(kept)`` counts what ``sparse``
-    execution costs for given kept-token counts.
+    tuning: 17.58 G for ViT-B/16); ``complete()`` adds the adapters and the
+    prompts (the model with nothing skipped); ``per_sample(kept)`` counts what
+    ``sparse`` execution costs for given kept-token counts. LoRA counts as
+    merged (no cost): the inference model is an ordinary ViT.
     """
 
     def __init__(self, vit, grid: Optional[Tuple[int, int]] = None):
@@ -59,7 +63,6 @@ class ViTFlops:
         self.hidden = int(vit.embed_dims * vit.mlp_ratio)
         self.depth = vit.depth
         self.sites = VARIANT_SITES[vit.variant]
-        self.bottleneck, self.num_experts = _adapter_spec(vit)
         grid = tuple(grid or vit.grid_size)
         self.num_image_tokens = grid[0] * grid[1]
         self.num_tokens = self.num_image_tokens + vit.num_prefix
@@ -68,34 +71,48 @@ class ViTFlops:
         self.stem = self.num_image_tokens * self.dim * vit.in_channels * patch * patch
         has_norm = isinstance(vit.norm, nn.LayerNorm)
         self.final_norm = layer_norm_flops(self.num_tokens, self.dim) if has_norm else 0
+        # every block is built alike: the first one tells what they hold
+        block = vit.blocks[0]
+        self.num_prompts = block.num_prompts
+        dispatchers = list(block.dispatchers.values())
+        self.keeps_prefix = all(getattr(d, 'keeps_prefix', True) for d in dispatchers)
+        self.adapters_per_block = sum(
+            self._module_flops(a, self.num_tokens + self.num_prompts)
+            for a in block.adapters.values())
+        # a dispatcher of the user's without a ``flops`` method is counted as free
+        self.dispatchers_per_block = sum(
+            d.flops(self.num_image_tokens) for d in dispatchers if hasattr(d, 'flops'))
+
+    def _module_flops(self, module: nn.Module, num_tokens: int) -> int:
+        if hasattr(module, 'flops'):
+            return module.flops(num_tokens)
+        return traced_flops(module, num_tokens, self.dim)
 
     def _block(self, attn_tokens, mlp_tokens):
         return attention_flops(attn_tokens, self.dim) + mlp_flops(mlp_tokens, self.dim, self.hidden)
-
-    def _dyt_extra(self):
-        """Adapters and dispatchers of one block (they always see every token)."""
-        per_site = adapter_flops(self.num_tokens, self.dim, self.bottleneck, self.num_experts)
-        per_site += self.num_image_tokens * self.dim
-        return len(self.sites) * per_site
 
     def dense(self) -> float:
         n = self.num_tokens
         return float(self.stem + self.depth * self._block(n, n) + self.final_norm)
 
     def complete(self) -> float:
-        adapters = len(self.sites) * adapter_flops(self.num_tokens, self.dim, self.bottleneck,
-                                                   self.num_experts)
-        return self.dense() + self.depth * adapters
+        n = self.num_tokens + self.num_prompts
+        blocks = self.depth * (self._block(n, n) + self.adapters_per_block)
+        return float(self.stem + blocks + self.final_norm)
 
     def per_sample(self, kept: torch.Tensor) -> torch.Tensor:
         """``kept``: ``(B, S)`` kept image tokens per site (``S = depth x sites``)."""
-        n = self.num_tokens
-        kept = kept.double().reshape(kept.shape[0], self.depth, len(self.sites)) + self.num_prefix
+        n = self.num_tokens + self.num_prompts
+        kept = kept.double().reshape(kept.shape[0], self.depth, len(self.sites))
+        prefix = self.num_prefix + self.num_prompts
+        # sample-level dispatch skips the prefix of a skipped sample too
+        kept = kept + (prefix if self.keeps_prefix else prefix * (kept > 0))
         by_site = dict(zip(self.sites, kept.unbind(-1)))
         attn_tokens = by_site.get('attn', by_site.get('layer', torch.full_like(kept[..., 0], n)))
         mlp_tokens = by_site.get('mlp', by_site.get('layer', torch.full_like(kept[..., 0], n)))
         blocks = self._block(attn_tokens, mlp_tokens).sum(dim=1)
-        return self.stem + self.final_norm + blocks + self.depth * self._dyt_extra()
+        extra = self.depth * (self.adapters_per_block + self.dispatchers_per_block)
+        return self.stem + self.final_norm + blocks + extra
 
     def from_masks(self, masks: torch.Tensor) -> torch.Tensor:
         """Per-sample FLOPs from the ``(B, S, N_image)`` masks a forward returned."""

@@ -36,9 +36,12 @@ def read_weights(path: str) -> StateDict:
                 return load_file(path)
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: torch.from_numpy(npz[k]) for k in npz.files}
-        except Exception as err:  # SafetensorError, zipfile/pickle errors of np.load
+        except Exception as err:  # SafetensorError; np.load's errors for a non-zip file
+            # np.load's message advises loading "unsafely" (pickles): never repeat that
+            reason = ('not a zip archive of arrays' if path.endswith('.npz')
+                      else f'{type(err).__name__}: {str(err)[:200]}')
             raise CheckpointError(f'{path} is not a valid {os.path.splitext(path)[1]} weight '
-                                  f'file ({type(err).__name__}: {str(err)[:200]})') from err
+                                  f'file ({reason})') from err
         return jax_to_timm(arrays)
     obj = load_tensors(path)
     for key in ('state_dict', 'model', 'module'):

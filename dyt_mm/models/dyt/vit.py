@@ -5,7 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .adapters import DEFAULT_ADAPTER
 from .block import VARIANT_SITES, DyTBlock, check_choice
+from .dispatcher import DEFAULT_DISPATCH
 
 # timm's shapes. Patch size is a separate argument (huge uses 14 in timm).
 ARCH_PRESETS = {
@@ -65,10 +67,16 @@ class DyTViT(nn.Module):
         img_size: the pre-training resolution; it fixes the position-embedding
             grid. Other input sizes are served by bicubic interpolation.
         variant: what the dispatchers skip: mlp, attn, attn_mlp or layer.
-        adapter: bottleneck (d), scale, dropout, num_experts (N, 1 = plain).
-        dispatch: tau, threshold.
+        adapter: config of a registered adapter, ``dict(type='Adapter' |
+            'MoEAdapter' | 'LoRA' | 'VPTPrompts' | your own, **kwargs)``, or
+            None for none (full tuning, linear probe, Dynamic-Full).
+        dispatch: config of a registered dispatcher, ``dict(type=
+            'TokenDispatcher' | 'SampleDispatcher' | 'RandomDispatcher',
+            **kwargs)``, or None: nothing is skipped in any mode (AdaptFormer,
+            LoRA, VPT, full tuning, linear probe).
         freeze_base: freeze every pre-trained parameter; only the dispatchers
-            and adapters (incl. MoE routers) train.
+            and adapters (incl. MoE routers, LoRA, prompts) train. False trains
+            everything (full tuning, Dynamic-Full).
         out_indices: blocks whose raw outputs are returned as hidden states.
         fused_attn: use ``scaled_dot_product_attention``; False spells out the
             matmuls (for FLOP counters).
@@ -77,8 +85,8 @@ class DyTViT(nn.Module):
     def __init__(self, arch: Union[str, dict] = 'base', img_size=224, patch_size: int = 16,
                  in_channels: int = 3, qkv_bias: bool = True, drop_path_rate: float = 0.0,
                  class_token: bool = True, final_norm: bool = True, variant: str = 'mlp',
-                 adapter: Optional[dict] = None, dispatch: Optional[dict] = None,
-                 freeze_base: bool = True, out_indices: Sequence[int] = (),
+                 adapter: Optional[dict] = DEFAULT_ADAPTER,
+                 dispatch: Optional[dict] = DEFAULT_DISPATCH, freeze_base: bool = True, out_indices: Sequence[int] = (),
                  fused_attn: bool = True, norm_eps: float = 1e-6):
         super().__init__()
         spec = resolve_arch(arch)
@@ -111,6 +119,10 @@ class DyTViT(nn.Module):
     def sites(self) -> Tuple[Tuple[int, str], ...]:
         """``(block index, site)`` for each mask that ``forward`` returns, in order."""
         return tuple((i, site) for i in range(self.depth) for site in VARIANT_SITES[self.variant])
+
+    @property
+    def has_dispatch(self) -> bool:
+        return any(len(block.dispatchers) for block in self.blocks)
 
     @property
     def mode(self) -> str:
@@ -164,6 +176,20 @@ class DyTViT(nn.Module):
             if i in self.out_indices:
                 hidden.append(x)
         return DyTOutput(self.norm(x), torch.stack(masks, dim=1), tuple(hidden))
+
+    @torch.no_grad()
+    def merge_adapters(self) -> int:
+        """Fold every qkv adapter (LoRA) into the frozen qkv weights and remove it.
+
+        The merged model computes the same function as an ordinary ViT (up to
+        rounding). Returns the number of adapters merged.
+        """
+        merged = 0
+        for block in self.blocks:
+            if 'qkv' in block.adapters:
+                block.adapters.pop('qkv').merge(block.attn.qkv)
+                merged += 1
+        return merged
 
     def load_pretrained(self, source) -> None:
         """Load frozen base weights (a path or a state dict in timm/JAX/DyT naming).

@@ -1,0 +1,10 @@
+# Everything a VTAB-1K task config of full tuning (every parameter trains; no adapter, no
+# dispatch) shares: the DyT VTAB-1K setup (data, 100 epochs, lr 1e-3) with this method's model.
+# Paper (Table 3): 17.58 GFLOPs.
+_base_ = './vtab1k_dyt_vit-b16.py'
+
+model = dict(
+    backbone=dict(adapter=None, dispatch=None, freeze_base=False),
+    dyt_loss=dict(rate_weight=0.0, complete_weight=0.0, distill_weight=0.0))
+# Full-tuning baselines use 1/10 of the base lr (paper App. A.8).
+optim_wrapper = dict(optimizer=dict(lr=1e-3 / 10))

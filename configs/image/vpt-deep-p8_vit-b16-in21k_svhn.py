@@ -1,0 +1,8 @@
+# SVHN: VPT-deep, 8 prompts per layer (0.07 M parameters; no dispatch).
+# Paper (Table 6): 95.72 top-1, 18.32 GFLOPs.
+_base_ = './dyt-r0.5_vit-b16-in21k_svhn.py'
+
+model = dict(
+    backbone=dict(
+        adapter=dict(_delete_=True, type='VPTPrompts', num_prompts=8), dispatch=None),
+    dyt_loss=dict(rate_weight=0.0, complete_weight=0.0, distill_weight=0.0))

@@ -1,0 +1,8 @@
+# Kinetics-400, 8 frames: AdaptFormer (DyT's parallel adapter, d = 64, in every layer; no
+# dispatch).
+# Paper (Table 6): 75.53 top-1, 144.39 GFLOPs per 8-frame clip.
+_base_ = './dyt-r0.5_vit-b16-in21k_8xb16-8x16x1-12e_kinetics400-rgb.py'
+
+model = dict(
+    backbone=dict(dispatch=None),
+    dyt_loss=dict(rate_weight=0.0, complete_weight=0.0, distill_weight=0.0))

@@ -1,0 +1,8 @@
+# VTAB-1K dtd: AdaptFormer (DyT's parallel adapter, d = 8, in every layer; no dispatch).
+# Paper (Table 3): 70.5 top-1.
+_base_ = '../_base_/vtab1k_adaptformer-d8_vit-b16.py'
+
+model = dict(head=dict(num_classes=47))
+train_dataloader = dict(dataset=dict(task='dtd'))
+val_dataloader = dict(dataset=dict(task='dtd'))
+test_dataloader = val_dataloader

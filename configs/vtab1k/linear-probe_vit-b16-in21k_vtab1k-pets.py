@@ -1,0 +1,8 @@
+# VTAB-1K pets: linear probe (the ViT stays frozen; only the head trains).
+# Paper (Table 3): 86.3 top-1.
+_base_ = '../_base_/vtab1k_linear-probe_vit-b16.py'
+
+model = dict(head=dict(num_classes=37))
+train_dataloader = dict(dataset=dict(task='oxford_iiit_pet'))
+val_dataloader = dict(dataset=dict(task='oxford_iiit_pet'))
+test_dataloader = val_dataloader

@@ -1,0 +1,8 @@
+# VTAB-1K dsprites-ori: LoRA rank 8 on the attention qkv (0.29 M parameters; no dispatch).
+# Paper (Table 3): 47.1 top-1.
+_base_ = '../_base_/vtab1k_lora-r8_vit-b16.py'
+
+model = dict(head=dict(num_classes=16))
+train_dataloader = dict(dataset=dict(task='dsprites_ori'))
+val_dataloader = dict(dataset=dict(task='dsprites_ori'))
+test_dataloader = val_dataloader
