@@ -10,8 +10,10 @@ from . import compat
 
 compat.apply()
 
-from .models.dyt import (DyTObjective, DyTViT, ViTFlops, dyt_mode,  # noqa: E402
-                         set_mode, set_tau)
+from .models.dyt import (DyTObjective, DyTViT, ViTFlops, calibrate_budget,  # noqa: E402
+                         dyt_mode, set_mode, set_tau)
 
 __version__ = '0.1.0'
-__all__ = ['DyTViT', 'DyTObjective', 'ViTFlops', 'set_mode', 'dyt_mode', 'set_tau']
+__all__ = [
+    'DyTViT', 'DyTObjective', 'ViTFlops', 'set_mode', 'dyt_mode', 'set_tau', 'calibrate_budget'
+]

@@ -5,6 +5,7 @@ from torch import nn
 
 from .adapters import Adapter, MoEAdapter, build_adapter
 from .block import MODES, VARIANTS, DyTBlock
+from .calibration import calibrate_budget, set_threshold_offsets, threshold_offsets
 from .dispatcher import TokenDispatcher
 from .flops import ViTFlops
 from .losses import DyTObjective, distill_kl, rate_loss
@@ -45,5 +46,6 @@ def set_tau(model: nn.Module, tau: float) -> None:
 __all__ = [
     'Adapter', 'MoEAdapter', 'build_adapter', 'TokenDispatcher', 'DyTBlock', 'DyTViT',
     'DyTOutput', 'ViTFlops', 'DyTObjective', 'rate_loss', 'distill_kl', 'set_mode', 'dyt_mode',
-    'set_tau', 'MODES', 'VARIANTS', 'ARCH_PRESETS'
+    'set_tau', 'calibrate_budget', 'threshold_offsets', 'set_threshold_offsets', 'MODES',
+    'VARIANTS', 'ARCH_PRESETS'
 ]
