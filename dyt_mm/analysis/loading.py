@@ -10,6 +10,7 @@ from torch import nn
 from ..apis import init_default_scope_of
 from ..models.backbone_base import DyTBackboneBase
 from ..models.dyt import DyTViT
+from ..models.dyt.calibration import is_threshold_offset
 from ..models.dyt.pretrained import compare_states, describe_mismatch
 from ..utils.checkpoint import load_tensors, state_dict_of
 from ..utils.peft import complete_trainable_state
@@ -53,7 +54,8 @@ def load_checkpoint_strictly(model: nn.Module, path: str) -> None:
     meta = checkpoint.get('meta')
     if isinstance(meta, dict) and meta.get('dyt_trainable_only'):
         state = complete_trainable_state(model, state)
-    problems = describe_mismatch(*compare_states(model.state_dict(), state))
+    # checkpoints from before calibration existed have no threshold offsets (they are 0)
+    problems = describe_mismatch(*compare_states(model.state_dict(), state, is_threshold_offset))
     if problems:
         raise ValueError(f'checkpoint {path} does not fit the model of this config: {problems}')
     model.load_state_dict(state)

@@ -21,14 +21,17 @@ class Toolbox(NamedTuple):
     # data info a test pipeline needs to load one file given on the command line
     file_key: str
     file_info: dict
+    # the evaluator's headline metric in the demo configs and the paper's tables
+    metric: str
 
 
 TOOLBOXES = {
-    'mmpretrain': Toolbox({}, False, 'img_path', {}),
-    'mmseg': Toolbox({}, False, 'img_path', dict(reduce_zero_label=False, seg_fields=[])),
+    'mmpretrain': Toolbox({}, False, 'img_path', {}, 'accuracy/top1'),
+    'mmseg': Toolbox({}, False, 'img_path', dict(reduce_zero_label=False, seg_fields=[]),
+                     'mIoU'),
     # mmaction's tensor mode stops after the backbone unless asked for the head
     'mmaction': Toolbox(dict(stage='head'), True, 'filename',
-                        dict(label=-1, start_index=0, modality='RGB')),
+                        dict(label=-1, start_index=0, modality='RGB'), 'acc/top1'),
 }
 
 

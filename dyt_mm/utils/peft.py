@@ -1,20 +1,31 @@
 """Adapter-only (PEFT) checkpoints: save the trainable part, load it onto the frozen base.
 
 For ViT-B with d = 64 the trainable part (adapters, dispatchers, routers and
-the task head) is a few MB instead of the 330 MB of a full checkpoint.
+the task head) is a few MB instead of the 330 MB of a full checkpoint. The
+dispatchers' calibrated threshold offsets (buffers, not parameters) travel
+with it; a checkpoint without them gets the paper's threshold (offset 0).
 """
-from typing import Dict
+from typing import Dict, Set
 
 import torch
 from torch import nn
 
 from ..models.backbone_base import DyTBackboneBase
+from ..models.dyt.calibration import is_threshold_offset
 from .checkpoint import load_tensors, state_dict_of
 
 
+def adapter_only_keys(model: nn.Module) -> Set[str]:
+    """What an adapter-only checkpoint holds: the parameters that require grad and the
+    dispatchers' threshold offsets."""
+    keys = {name for name, p in model.named_parameters() if p.requires_grad}
+    return keys | {name for name, _ in model.named_buffers() if is_threshold_offset(name)}
+
+
 def trainable_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
-    """The parameters of ``model`` that require grad, detached, by name."""
-    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    """The adapter-only part of ``model``'s state (:func:`adapter_only_keys`), detached."""
+    keys = adapter_only_keys(model)
+    return {name: t.detach().clone() for name, t in model.state_dict().items() if name in keys}
 
 
 def complete_trainable_state(model: nn.Module,
