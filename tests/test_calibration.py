@@ -201,3 +201,13 @@ def test_budget_sweep_writes_table_json_and_plot(calibrated_run, tmp_path):
 
     again = run_tool(*args)
     assert again.returncode != 0 and 'exists; not overwriting it' in again.stderr
+
+
+def test_get_flops_shows_the_calibrated_offsets(calibrated_run):
+    runner, work_dir, config = calibrated_run
+    done = run_tool('tools/analysis/get_flops.py', config, '--checkpoint',
+                    osp.join(work_dir, 'iter_4.pth'), '--num-samples', '4')
+    assert done.returncode == 0, done.stderr
+    assert 'calibrated threshold offsets' in done.stdout
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report['threshold_offsets'] == threshold_offsets(runner.model).tolist()

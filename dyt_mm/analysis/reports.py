@@ -6,6 +6,7 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from ..models.dyt import threshold_offsets
 from .flops import dispatch_summary, model_flops
 from .inputs import random_backbone_inputs, run_on_inputs, run_on_test_data, test_data_missing
 from .loading import dyt_parts
@@ -52,7 +53,8 @@ def flops_report(model: nn.Module, cfg: Config, num_samples: int,
         frames=flops.frames, image_tokens=flops.num_image_tokens, prefix_tokens=vit.num_prefix,
         dense_gflops=flops.dense() / 1e9, backbone_dense_gflops=flops.backbone_dense() / 1e9,
         outside_vit_gflops=flops.outside / 1e9, complete_gflops=flops.complete() / 1e9,
-        sites=site_labels(vit), **dispatch_summary(flops, calls))
+        sites=site_labels(vit), threshold_offsets=threshold_offsets(vit).tolist(),
+        **dispatch_summary(flops, calls))
 
 
 def benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
@@ -84,6 +86,15 @@ def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: 
         report['calibrated_keep_rate'] = calibrate_keep_rate(model, inputs, calibrate_rate)
     report.update(compare_modes(model, inputs, num_iters, warmup, progress=progress))
     return report
+
+
+def describe_offsets(sites: Sequence[str], offsets: Sequence[float]) -> List[str]:
+    """Lines naming the calibrated threshold offsets, none if all are 0 (the paper's rule)."""
+    if not any(offsets):
+        return []
+    pairs = [f'{site} {offset:+.3f}' for site, offset in zip(sites, offsets)]
+    return (['calibrated threshold offsets (test-time keep rule sigmoid(logit - offset) > '
+             'threshold):'] + ['  ' + '  '.join(pairs[i:i + 6]) for i in range(0, len(pairs), 6)])
 
 
 def format_rows(rows: Sequence[Sequence]) -> str:

@@ -21,7 +21,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis import build_model, load_config, visualize_dispatch
-from dyt_mm.analysis.reports import json_line
+from dyt_mm.analysis.reports import describe_offsets, json_line
 from mmengine.config import DictAction
 
 
@@ -52,6 +52,8 @@ def main(argv=None):
         raise SystemExit(f'error: {error}')
     rates = ' '.join(f'{s} {r:.2f}' for s, r in zip(result['sites'], result['keep_rate_per_site']))
     print(f'wrote {args.out}: keep rate {result["keep_rate"]:.3f}; per site: {rates}')
+    for line in describe_offsets(result['sites'], result['threshold_offsets']):
+        print(line)
     print(json_line(dict(result, config=args.config, checkpoint=args.checkpoint,
                          input=args.input)))
 
