@@ -397,6 +397,22 @@ def test_tools_train_and_test_on_generated_files(shapes_root, seg_base, tmp_path
         preds[0]['gt_sem_seg']['data'].shape[1:]
 
 
+def test_budget_sweep_calibrates_and_scores_the_sliding_window_model(shapes_root, seg_base,
+                                                                   tmp_path):
+    from dyt_mm.analysis import build_model
+    from dyt_mm.analysis.budget import budget_sweep
+    cfg = tiny_seg_cfg(shapes_root, str(tmp_path), seg_base)
+    lines = []
+    sweep = budget_sweep(build_model(cfg), cfg, [0.2], speed_batch=2, num_iters=1, warmup=0,
+                         progress=lines.append)
+    uncalibrated, point = sweep['points']
+    assert sweep['metric'] == 'mIoU' and 0.0 <= point['metric'] <= 100.0
+    # calibrated on the 16 training images' 64 x 64 windows, as the test slides them
+    assert point['calibration_keep_rate'] == pytest.approx(0.2, abs=0.01)
+    assert point['keep_rate'] < uncalibrated['keep_rate'] and point['throughput'] > 0
+    assert point['gflops'] < uncalibrated['gflops'] and lines[1].startswith('[1/1] target 0.2')
+
+
 # ----------------------------------------------------------------- configs
 @pytest.mark.parametrize('name, dataset, classes, iters', [
     ('dyt-r0.5_upernet_vit-b16-in21k_8xb2-160k_ade20k-512x512', 'ADE20KDataset', 150, 160000),

@@ -458,3 +458,18 @@ def test_tools_train_and_test_on_the_generated_clips(clips_root, tmp_path):
     with open(osp.join(clips_root, 'val_list_videos.txt')) as f:
         labels = [int(line.split()[1]) for line in f]
     assert [int(p['gt_label']) for p in predictions] == labels
+
+
+def test_budget_sweep_calibrates_and_scores_multi_view_clips(clips_root, tmp_path):
+    from dyt_mm.analysis import build_model
+    from dyt_mm.analysis.budget import budget_sweep
+    cfg = tiny_cfg(clips_root, str(tmp_path))
+    lines = []
+    sweep = budget_sweep(build_model(cfg), cfg, [0.2], speed_batch=2, num_iters=1, warmup=0,
+                         progress=lines.append)
+    uncalibrated, point = sweep['points']
+    assert sweep['metric'] == 'acc/top1' and 0.0 <= point['metric'] <= 1.0
+    # calibrated on every frame of the 16 training clips' test views
+    assert point['calibration_keep_rate'] == pytest.approx(0.2, abs=0.01)
+    assert point['keep_rate'] < uncalibrated['keep_rate'] and point['throughput'] > 0
+    assert point['gflops'] < uncalibrated['gflops'] and lines[1].startswith('[1/1] target 0.2')
