@@ -30,7 +30,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis import build_model, load_config
 from dyt_mm.analysis.budget import UNITS, budget_sweep, check_targets, draw_curve
-from dyt_mm.analysis.reports import format_rows, json_line
+from dyt_mm.analysis.reports import check_out_path, format_rows, json_line
 from mmengine.config import DictAction
 
 
@@ -82,12 +82,7 @@ def main(argv=None):
     try:
         check_targets(args.targets, args.unit)
         if args.out:
-            out_dir = osp.dirname(osp.abspath(args.out))
-            if not osp.isdir(out_dir):
-                raise FileNotFoundError(f'folder of --out does not exist: {out_dir}')
-            if osp.exists(args.out) and not args.force:
-                raise ValueError(f'{args.out} exists; not overwriting it (give --force to '
-                                 'replace it)')
+            check_out_path(args.out, args.force)
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
         sweep = budget_sweep(model, cfg, args.targets, args.unit, args.per_layer,
