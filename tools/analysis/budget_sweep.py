@@ -4,7 +4,7 @@
                                           [--unit keep_rate|gflops] [--per-layer]
                                           [--calibration-samples N] [--out curve.png]
                                           [--force] [--batch-size B] [--num-iters N]
-                                          [--cfg-options k=v ...]
+                                          [--threads T] [--cfg-options k=v ...]
 
 For each target the dispatchers' test-time thresholds are calibrated
 (dyt_mm.calibrate_budget: no weight changes) on the training split seen
@@ -28,6 +28,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
     sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
+import torch
 from dyt_mm.analysis import build_model, load_config
 from dyt_mm.analysis.budget import UNITS, budget_sweep, check_targets, draw_curve
 from dyt_mm.analysis.reports import check_out_path, format_rows, json_line
@@ -52,6 +53,7 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=32, help='test inputs per timed forward')
     parser.add_argument('--num-iters', type=int, default=10, help='timed rounds')
     parser.add_argument('--warmup', type=int, default=2, help='untimed rounds first')
+    parser.add_argument('--threads', type=int, help='torch threads (default: torch\'s choice)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
     return parser.parse_args(argv)
@@ -79,6 +81,8 @@ def describe(args, sweep) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     try:
         check_targets(args.targets, args.unit)
         if args.out:
