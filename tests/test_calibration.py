@@ -11,7 +11,8 @@ from dyt_mm import DyTViT, calibrate_budget
 from dyt_mm.engine import DyTRunner
 from dyt_mm.models.dyt import TokenDispatcher, set_threshold_offsets, threshold_offsets
 from dyt_mm.utils.checkpoint import load_tensors
-from dyt_mm.utils.peft import load_trainable_checkpoint
+from dyt_mm.utils.peft import (adapter_only_keys, complete_trainable_state,
+                               load_trainable_checkpoint, trainable_state_dict)
 
 SMALL = dict(arch=dict(embed_dims=64, depth=3, num_heads=2), img_size=32, patch_size=4)
 
@@ -142,6 +143,23 @@ def test_offsets_survive_save_and_load_and_old_checkpoints_still_load(tmp_path):
     before = busy_vit(seed=1)
     before.load_state_dict(old)
     assert threshold_offsets(before).eq(0).all()
+
+
+def test_adapter_only_state_keeps_offsets_and_trainable_norm_statistics():
+    model = torch.nn.Sequential(busy_vit(), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    keys = adapter_only_keys(model)
+    assert {'1.running_mean', '1.running_var', '1.num_batches_tracked', '2.weight'} <= keys
+    assert {f'0.{k}' for k in busy_vit().state_dict() if k.endswith('threshold_offset')} <= keys
+    assert not any(k.startswith('0.') and 'mlp.fc1' in k for k in keys)  # the frozen base
+    state = trainable_state_dict(model)
+    assert set(state) == keys
+    del state['1.running_var']  # as saved before statistics were kept: silently wrong
+    with pytest.raises(ValueError, match=r'lacks 1 trainable parameter\(s\) or statistic\(s\) '
+                       r'of this model: 1.running_var'):
+        complete_trainable_state(model, state)
+    offsets = [k for k in state if k.endswith('threshold_offset')]
+    older = {k: v for k, v in trainable_state_dict(model).items() if k not in offsets}
+    assert set(complete_trainable_state(model, older)) == set(model.state_dict())
 
 
 # --------------------------------------------- with the Runner, the hook and the sweep tool

@@ -384,6 +384,8 @@ def test_tools_train_and_test_on_generated_files(shapes_root, seg_base, tmp_path
     ckpt = osp.join(work_dir, 'iter_3.pth')
     state = load_tensors(ckpt)['state_dict']
     assert not any('mlp.fc1' in k for k in state)  # adapter-only: the base comes from init_cfg
+    # ... but the trained heads' BatchNorm statistics are kept: without them mIoU collapses
+    assert 'decode_head.bottleneck.bn.running_var' in state
 
     out = str(tmp_path / 'preds.pkl')
     proc = run_tool('tools/test.py', cfg_path, ckpt, '--out', out, env=env)

@@ -16,10 +16,18 @@ from .checkpoint import load_tensors, state_dict_of
 
 
 def adapter_only_keys(model: nn.Module) -> Set[str]:
-    """What an adapter-only checkpoint holds: the parameters that require grad and the
+    """What an adapter-only checkpoint holds: the parameters that require grad, the saved
+    buffers of the modules that own them (a trainable head's BatchNorm statistics) and the
     dispatchers' threshold offsets."""
-    keys = {name for name, p in model.named_parameters() if p.requires_grad}
-    return keys | {name for name, _ in model.named_buffers() if is_threshold_offset(name)}
+    saved = set(model.state_dict())
+    keys = {name for name, _ in model.named_buffers() if is_threshold_offset(name)}
+    for prefix, module in model.named_modules():
+        trainable = [name for name, p in module.named_parameters(prefix, recurse=False)
+                     if p.requires_grad]
+        if trainable:
+            keys.update(trainable)
+            keys.update(name for name, _ in module.named_buffers(prefix, recurse=False))
+    return keys & saved
 
 
 def trainable_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
@@ -33,7 +41,8 @@ def complete_trainable_state(model: nn.Module,
     """``state`` (trainable parameters only) completed with the model's frozen base.
 
     Loads the frozen base from the backbone's ``init_cfg`` first if needed, and
-    checks that ``state`` covers every trainable parameter.
+    checks that ``state`` covers every trainable parameter and the statistics of their
+    modules (an adapter-only checkpoint saved before they were kept is refused).
     """
     backbones = [m for m in model.modules() if isinstance(m, DyTBackboneBase)]
     for backbone in backbones:
@@ -45,11 +54,13 @@ def complete_trainable_state(model: nn.Module,
                 "must come from the backbone's init_cfg=dict(type='Pretrained', "
                 "checkpoint=PATH), which this model's config does not set")
         backbone.init_weights()
-    missing = [name for name, p in model.named_parameters()
-               if p.requires_grad and name not in state]
+    # Offsets may be missing (older checkpoints: 0); statistics may not (the model would be
+    # silently wrong).
+    missing = sorted(name for name in adapter_only_keys(model)
+                     if name not in state and not is_threshold_offset(name))
     if missing:
         raise ValueError(f'trainable-only checkpoint lacks {len(missing)} trainable '
-                         f'parameter(s) of this model: {", ".join(missing[:10])}')
+                         f'parameter(s) or statistic(s) of this model: {", ".join(missing[:10])}')
     return dict(model.state_dict(), **state)
 
 

@@ -74,7 +74,7 @@ def describe(args, sweep) -> str:
         f'calibrated on {sweep["calibration_images"]} training samples (test pipeline), '
         f'{"one offset per layer" if sweep["per_layer"] else "one offset for all layers"}',
         f'speed    {sweep["speed_inputs"]}, {args.num_iters} interleaved rounds, '
-        f'{sweep["threads"]} threads; complete model {sweep["throughput_complete"]:.1f} '
+        f'{sweep["threads"]} torch thread(s); complete model {sweep["throughput_complete"]:.1f} '
         f'inputs/s, {sweep["complete_gflops"]:.4g} GFLOPs',
         '', format_rows(rows)])
 
