@@ -203,7 +203,8 @@ def test_budget_sweep_writes_table_json_and_plot(calibrated_run, tmp_path):
     out = str(tmp_path / 'curve.png')
     args = ['tools/analysis/budget_sweep.py', config, osp.join(work_dir, 'iter_4.pth'),
             '--targets', '0.7', '0.3', '--calibration-samples', '64', '--out', out,
-            '--batch-size', '8', '--num-iters', '2', '--warmup', '0']
+            '--batch-size', '8', '--num-iters', '2', '--warmup', '0',
+            '--cfg-options', 'test_dataloader.dataset.indices=64']
     done = run_tool(*args, env=dict(OMP_NUM_THREADS='1'))
     assert done.returncode == 0, done.stderr
     assert '[2/2] target 0.3' in done.stderr

@@ -145,7 +145,7 @@ def draw_curve(sweep: Dict, title: str = '') -> Figure:
     speed.set_ylabel('backbone inputs / s (measured)', color='tab:orange')
     lines = ax.get_legend_handles_labels()
     more = speed.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc='lower right')
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc='center right')
     unit = 'keep rate' if sweep['unit'] == 'keep_rate' else 'GFLOPs'
     ax.set_title(title + f'\n(points labelled with the target {unit})', fontsize=8)
     fig.tight_layout()
