@@ -159,8 +159,8 @@ class _Budget:
         return ceiling - floor
 
 
-def _sorted_offsets(chunks: List[_Chunk], dispatchers: List[TokenDispatcher], fraction: float,
-                    per_layer: bool) -> torch.Tensor:
+def _offsets_keeping(chunks: List[_Chunk], dispatchers: List[TokenDispatcher], fraction: float,
+                     per_layer: bool) -> torch.Tensor:
     """Per-site offsets that keep ``fraction`` of the recorded logits (pooled or per site)."""
     logits = [torch.cat([c.logits[:, s].flatten() for c in chunks])
               for s in range(len(dispatchers))]
@@ -190,7 +190,7 @@ def _fraction_for(budget: _Budget, chunks: List[_Chunk], dispatchers: List[Token
     low, high = 0.0, 1.0  # FLOPs grow with the fraction
     for _ in range(steps):
         middle = (low + high) / 2
-        offsets = _sorted_offsets(chunks, dispatchers, middle, per_layer)
+        offsets = _offsets_keeping(chunks, dispatchers, middle, per_layer)
         kept = _predicted_kept(chunks, dispatchers, offsets)
         if budget.gflops(chunks, kept) < budget.value:
             low = middle
@@ -205,7 +205,7 @@ def _default_forward(model: nn.Module) -> Callable:
 
 
 @torch.no_grad()
-def _run(model: nn.Module, vit: DyTViT, dispatchers: List[TokenDispatcher], forward: Callable,
+def _run(vit: DyTViT, dispatchers: List[TokenDispatcher], forward: Callable,
          data: Iterable) -> List[_Chunk]:
     recorder = _Recorder(vit, dispatchers)
     try:
@@ -257,15 +257,15 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
     training = model.training
     model.eval()
     try:
-        chunks = _run(model, vit, dispatchers, forward, data)
+        chunks = _run(vit, dispatchers, forward, data)
         before = dict(keep_rate=budget.keep_rate(chunks), gflops=budget.gflops(chunks),
                       offsets=threshold_offsets(model).tolist())
         tolerance = tol * budget.check_reachable(chunks)
         for passes in range(1, max_passes + 1):
             fraction = _fraction_for(budget, chunks, dispatchers, per_layer)
-            set_threshold_offsets(model, _sorted_offsets(chunks, dispatchers, fraction,
-                                                         per_layer))
-            chunks = _run(model, vit, dispatchers, forward, data)
+            set_threshold_offsets(model, _offsets_keeping(chunks, dispatchers, fraction,
+                                                          per_layer))
+            chunks = _run(vit, dispatchers, forward, data)
             errors = [budget.measure(chunks) - budget.value]
             if per_layer and budget.kind == 'keep_rate':
                 errors += (budget.site_rates(chunks) - budget.value).tolist()
