@@ -86,7 +86,7 @@ def budget_sweep(model: nn.Module, cfg: Config, targets: Sequence[float],
             else:
                 point['offsets'] = threshold_offsets(model).tolist()
             test = evaluate(model, cfg, flops)
-            point.update(metric=test['metrics'][metric], keep_rate=test['keep_rate'],
+            point.update(metric=float(test['metrics'][metric]), keep_rate=test['keep_rate'],
                          gflops=test['gflops_mean'], ratio_to_dense=test['ratio_to_dense'],
                          keep_rate_per_site=test['keep_rate_per_site'])
             points.append(point)
