@@ -13,8 +13,10 @@ from .utils.checkpoint import register_safe_mmengine_loader
 compat.apply()
 register_safe_mmengine_loader()  # mmengine's load_checkpoint reads tensors only
 
-from .models.dyt import (DyTObjective, DyTViT, ViTFlops, dyt_mode,  # noqa: E402
-                         set_mode, set_tau)
+from .models.dyt import (DyTObjective, DyTViT, ViTFlops, calibrate_budget,  # noqa: E402
+                         dyt_mode, set_mode, set_tau)
 
 __version__ = '0.1.0'
-__all__ = ['DyTViT', 'DyTObjective', 'ViTFlops', 'set_mode', 'dyt_mode', 'set_tau']
+__all__ = [
+    'DyTViT', 'DyTObjective', 'ViTFlops', 'set_mode', 'dyt_mode', 'set_tau', 'calibrate_budget'
+]

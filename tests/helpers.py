@@ -4,6 +4,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -59,3 +60,19 @@ def run_tool(*args, timeout=600, env=None):
     full_env = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+def quick_budget_sweep(cfg: Config, target: float = 0.2):
+    """A random-weight model of ``cfg`` through the budget sweep at one keep rate, timed
+    once. Checks what holds for every toolbox; returns the two points and the metric."""
+    from dyt_mm.analysis import build_model
+    from dyt_mm.analysis.budget import budget_sweep
+    lines = []
+    sweep = budget_sweep(build_model(cfg), cfg, [target], speed_batch=2, num_iters=1, warmup=0,
+                         progress=lines.append)
+    uncalibrated, point = sweep['points']
+    assert point['calibration_keep_rate'] == pytest.approx(target, abs=0.01)
+    assert point['keep_rate'] < uncalibrated['keep_rate'] and point['throughput'] > 0
+    assert point['gflops'] < uncalibrated['gflops'] and type(point['metric']) is float  # JSON
+    assert lines[1].startswith(f'[1/1] target {target:g}')
+    return uncalibrated, point, sweep['metric']

@@ -50,7 +50,8 @@ def test_adapter_only_checkpoint_round_trip(peft_run, digits_root, base_ckpt):
     state = load_tensors(ckpt_path)['state_dict']
     trained = runner.model
     trainable = {n for n, p in trained.named_parameters() if p.requires_grad}
-    assert set(state) == trainable  # nothing of the frozen base
+    offsets = {n for n, _ in trained.named_buffers() if n.endswith('.threshold_offset')}
+    assert len(offsets) == 2 and set(state) == trainable | offsets  # nothing of the frozen base
     assert all('adapters' in k or 'dispatchers' in k or k.startswith('head.') for k in state)
 
     from mmpretrain.registry import MODELS

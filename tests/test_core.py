@@ -449,5 +449,6 @@ def test_negative_loss_weight_is_an_error():
 
 
 def test_package_exports_the_core_api():
-    for name in ('DyTViT', 'DyTObjective', 'ViTFlops', 'set_mode', 'dyt_mode', 'set_tau'):
+    for name in ('DyTViT', 'DyTObjective', 'ViTFlops', 'set_mode', 'dyt_mode', 'set_tau',
+                 'calibrate_budget'):
         assert hasattr(dyt_mm, name)

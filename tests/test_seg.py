@@ -5,7 +5,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from helpers import REPO, run_tool, save_random_base
+from helpers import REPO, quick_budget_sweep, run_tool, save_random_base
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 from PIL import Image
@@ -390,6 +390,8 @@ def test_tools_train_and_test_on_generated_files(shapes_root, seg_base, tmp_path
     ckpt = osp.join(work_dir, 'iter_3.pth')
     state = load_tensors(ckpt)['state_dict']
     assert not any('mlp.fc1' in k for k in state)  # adapter-only: the base comes from init_cfg
+    # ... but the trained heads' BatchNorm statistics are kept: without them mIoU collapses
+    assert 'decode_head.bottleneck.bn.running_var' in state
 
     out = str(tmp_path / 'preds.pkl')
     proc = run_tool('tools/test.py', cfg_path, ckpt, '--out', out, env=env)
@@ -401,6 +403,13 @@ def test_tools_train_and_test_on_generated_files(shapes_root, seg_base, tmp_path
         preds = pickle.load(f)
     assert len(preds) == 4 and preds[0]['pred_sem_seg']['data'].shape[1:] == \
         preds[0]['gt_sem_seg']['data'].shape[1:]
+
+
+def test_budget_sweep_calibrates_and_scores_the_sliding_window_model(shapes_root, seg_base,
+                                                                   tmp_path):
+    # calibrated on the 16 training images' 64 x 64 windows, as the test slides them
+    _, point, metric = quick_budget_sweep(tiny_seg_cfg(shapes_root, str(tmp_path), seg_base))
+    assert metric == 'mIoU' and 0.0 <= point['metric'] <= 100.0
 
 
 # ----------------------------------------------------------------- configs

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from helpers import REPO, run_tool
+from helpers import REPO, quick_budget_sweep, run_tool
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.logging import MMLogger
@@ -458,3 +458,9 @@ def test_tools_train_and_test_on_the_generated_clips(clips_root, tmp_path):
     with open(osp.join(clips_root, 'val_list_videos.txt')) as f:
         labels = [int(line.split()[1]) for line in f]
     assert [int(p['gt_label']) for p in predictions] == labels
+
+
+def test_budget_sweep_calibrates_and_scores_multi_view_clips(clips_root, tmp_path):
+    # calibrated on every frame of the 16 training clips' test views
+    _, point, metric = quick_budget_sweep(tiny_cfg(clips_root, str(tmp_path)))
+    assert metric == 'acc/top1' and 0.0 <= point['metric'] <= 1.0

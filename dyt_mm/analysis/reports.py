@@ -1,11 +1,13 @@
 """What the analysis tools measure and print: a table for people, a JSON line for scripts."""
 import json
+import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
 from torch import nn
 
+from ..models.dyt import threshold_offsets
 from .flops import dispatch_summary, model_flops
 from .inputs import random_backbone_inputs, run_on_inputs, run_on_test_data, test_data_missing
 from .loading import dyt_parts
@@ -55,7 +57,8 @@ def flops_report(model: nn.Module, cfg: Config, num_samples: int,
         frames=flops.frames, image_tokens=flops.num_image_tokens, prefix_tokens=vit.num_prefix,
         dense_gflops=flops.dense() / 1e9, backbone_dense_gflops=flops.backbone_dense() / 1e9,
         outside_vit_gflops=flops.outside / 1e9, complete_gflops=flops.complete() / 1e9,
-        sites=site_labels(vit), **dispatch_summary(flops, calls))
+        sites=site_labels(vit), threshold_offsets=threshold_offsets(vit).tolist(),
+        **dispatch_summary(flops, calls))
 
 
 def benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
@@ -87,6 +90,24 @@ def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: 
         report['calibrated_keep_rate'] = calibrate_keep_rate(model, inputs, calibrate_rate)
     report.update(compare_modes(model, inputs, num_iters, warmup, progress=progress))
     return report
+
+
+def describe_offsets(sites: Sequence[str], offsets: Sequence[float]) -> List[str]:
+    """Lines naming the calibrated threshold offsets, none if all are 0 (the paper's rule)."""
+    if not any(offsets):
+        return []
+    pairs = [f'{site} {offset:+.3f}' for site, offset in zip(sites, offsets)]
+    return (['calibrated threshold offsets (test-time keep rule sigmoid(logit - offset) > '
+             'threshold):'] + ['  ' + '  '.join(pairs[i:i + 6]) for i in range(0, len(pairs), 6)])
+
+
+def check_out_path(path: str, force: bool) -> None:
+    """An --out file may be written: its folder exists, and it does not (or --force)."""
+    folder = osp.dirname(osp.abspath(path))
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'folder of --out does not exist: {folder}')
+    if osp.exists(path) and not force:
+        raise ValueError(f'{path} exists; not overwriting it (give --force to replace it)')
 
 
 def format_rows(rows: Sequence[Sequence]) -> str:

@@ -1,5 +1,4 @@
 """Real speed: the same weights run ``complete`` (dense) and ``sparse``, interleaved."""
-import math
 import os
 import statistics
 import sys
@@ -11,6 +10,7 @@ import torch
 from torch import nn
 
 from ..models.dyt import TokenDispatcher, dyt_mode
+from ..models.dyt.calibration import offset_keeping
 from .flops import ModelFlops, count_outside_vit
 from .loading import dyt_parts
 from .probe import DispatchProbe
@@ -20,27 +20,26 @@ MODES = ('complete', 'sparse')
 
 @torch.no_grad()
 def calibrate_keep_rate(model: nn.Module, inputs: torch.Tensor, rate: float) -> float:
-    """Set every dispatcher's gate bias so that it keeps ``rate`` of the tokens of ``inputs``.
+    """Set every dispatcher's threshold offset so that it keeps ``rate`` of the tokens of
+    ``inputs``.
 
     A benchmark aid for models whose dispatchers are untrained (random
-    weights): trained checkpoints need none of it. Sites are calibrated in
-    order during one forward pass, each on the tokens that reach it. Returns
-    the keep rate the calibrated model then has on ``inputs``.
+    weights). Sites are calibrated in order during one forward pass, each on
+    the tokens that reach it (:func:`dyt_mm.calibrate_budget` does the same on
+    a data set, in several passes). Returns the keep rate the calibrated
+    model then has on ``inputs``.
     """
     if not 0.0 < rate <= 1.0:
         raise ValueError(f'calibration keep rate must lie in (0, 1], got {rate!r}')
     backbone, vit = dyt_parts(model)
 
-    def set_bias(dispatcher: TokenDispatcher, args) -> None:
+    def set_offset(dispatcher: TokenDispatcher, args) -> None:
         tokens, num_prefix = args
-        gate = dispatcher.gate
-        scores = (dispatcher.image_logits(tokens, num_prefix) - gate.bias).flatten().float()
-        # kept <=> score + bias > logit(threshold); rate = 1 keeps everything
-        cut = scores.min() - 1 if rate == 1.0 else torch.quantile(scores, 1.0 - rate)
-        gate.bias.fill_(math.log(dispatcher.threshold / (1 - dispatcher.threshold)) - cut.item())
+        logits = dispatcher.image_logits(tokens, num_prefix)
+        dispatcher.threshold_offset.fill_(offset_keeping(logits, rate, dispatcher.threshold))
 
     dispatchers = [m for m in vit.modules() if isinstance(m, TokenDispatcher)]
-    handles = [d.register_forward_pre_hook(set_bias) for d in dispatchers]
+    handles = [d.register_forward_pre_hook(set_offset) for d in dispatchers]
     try:
         with dyt_mode(vit, 'masked'), DispatchProbe(model) as probe:
             backbone(inputs)
@@ -103,6 +102,30 @@ def _timed(run: Callable, device: torch.device) -> float:
 
 
 @torch.no_grad()
+def interleaved_times(runs: Dict[str, Callable], device: torch.device, num_iters: int,
+                      warmup: int, progress: Optional[Callable[[], None]] = None
+                      ) -> Dict[str, List[float]]:
+    """Seconds of each of ``num_iters`` calls of every run, after ``warmup`` untimed rounds.
+
+    Every iteration calls every run once, in alternating order, so that all
+    runs see the same machine load. ``progress`` is called after each call.
+    """
+    if num_iters < 1 or warmup < 0:
+        raise ValueError(f'need num_iters >= 1 and warmup >= 0, got {num_iters} and {warmup}')
+    for _ in range(warmup):
+        for run in runs.values():
+            run()
+    times: Dict[str, List[float]] = {name: [] for name in runs}
+    order = list(runs)
+    for i in range(num_iters):
+        for name in (order if i % 2 == 0 else order[::-1]):
+            times[name].append(_timed(runs[name], device))
+            if progress is not None:
+                progress()
+    return times
+
+
+@torch.no_grad()
 def compare_modes(model_or_backbone: nn.Module, inputs: torch.Tensor, num_iters: int = 20,
                   warmup: int = 3, progress: Optional[Callable[[], None]] = None,
                   measure_memory: bool = True) -> Dict:
@@ -117,8 +140,6 @@ def compare_modes(model_or_backbone: nn.Module, inputs: torch.Tensor, num_iters:
     the spread of the per-iteration times, and each mode's peak memory.
     ``progress`` is called after every timed forward.
     """
-    if num_iters < 1 or warmup < 0:
-        raise ValueError(f'need num_iters >= 1 and warmup >= 0, got {num_iters} and {warmup}')
     backbone, vit = dyt_parts(model_or_backbone)
     device = inputs.device
 
@@ -131,15 +152,7 @@ def compare_modes(model_or_backbone: nn.Module, inputs: torch.Tensor, num_iters:
     runs = {mode: run_in(mode) for mode in MODES}
     with DispatchProbe(backbone) as probe:
         runs['sparse']()
-    for _ in range(warmup):
-        for mode in MODES:
-            runs[mode]()
-    times: Dict[str, List[float]] = {mode: [] for mode in MODES}
-    for i in range(num_iters):
-        for mode in (MODES if i % 2 == 0 else MODES[::-1]):
-            times[mode].append(_timed(runs[mode], device))
-            if progress is not None:
-                progress()
+    times = interleaved_times(runs, device, num_iters, warmup, progress)
 
     traced = count_outside_vit(backbone, (inputs[:1], ), vit)
     flops = ModelFlops(vit, traced['frames'], traced['outside'], traced['num_image_tokens'])

@@ -26,15 +26,17 @@ class Toolbox(NamedTuple):
     # data info a test pipeline needs to load one file given on the command line
     file_key: str
     file_info: dict
+    # the evaluator's headline metric in the demo configs and the paper's tables
+    metric: str
 
 
 TOOLBOXES = {
-    'mmpretrain': Toolbox('dyt_mm.cls', {}, False, 'img_path', {}),
+    'mmpretrain': Toolbox('dyt_mm.cls', {}, False, 'img_path', {}, 'accuracy/top1'),
     'mmseg': Toolbox('dyt_mm.seg', {}, False, 'img_path',
-                     dict(reduce_zero_label=False, seg_fields=[])),
+                     dict(reduce_zero_label=False, seg_fields=[]), 'mIoU'),
     # mmaction's tensor mode stops after the backbone unless asked for the head
     'mmaction': Toolbox('dyt_mm.video', dict(stage='head'), True, 'filename',
-                        dict(label=-1, start_index=0, modality='RGB')),
+                        dict(label=-1, start_index=0, modality='RGB'), 'acc/top1'),
 }
 
 

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from mmengine.config import Config
 from torch import nn
 
+from ..models.dyt import threshold_offsets
 from .inputs import run_on_file
 from .loading import denormalize, dyt_parts
 from .reports import site_labels
@@ -131,4 +132,5 @@ def visualize_dispatch(model: nn.Module, cfg: Config, path: str, out: str) -> Di
     fig.savefig(out, dpi=110)
     rates = run['masks'].mean(axis=(0, 2))
     return dict(out=out, frames=len(run['pixels']), keep_rate=float(rates.mean()),
-                keep_rate_per_site=[round(float(r), 4) for r in rates], sites=run['sites'])
+                keep_rate_per_site=[round(float(r), 4) for r in rates], sites=run['sites'],
+                threshold_offsets=threshold_offsets(model).tolist())

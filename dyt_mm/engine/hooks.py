@@ -60,16 +60,26 @@ class DyTHook(Hook):
         distill_warmup_iters: the distillation weight goes linearly from 0 to
             its configured value over these iterations.
         save_trainable_only: checkpoints keep only the trainable parameters
-            (adapters, dispatchers, routers, head) and the buffers (BatchNorm
-            statistics); the frozen base comes from the backbone's
-            ``init_cfg`` when the checkpoint is loaded.
+            (adapters, dispatchers, routers, head), the buffers of the modules
+            that own them (BatchNorm statistics) and the dispatchers' threshold
+            offsets; the frozen base comes from the backbone's ``init_cfg`` when
+            the checkpoint is loaded.
+        calibrate_to_target: after the last training iteration (before the
+            last checkpoint is saved and the last validation runs), set the
+            dispatchers' threshold offsets (:func:`dyt_mm.calibrate_budget`)
+            so that the model keeps r of the tokens at test, measured on the
+            training split through the test pipeline; the log shows the keep
+            rate there before and after (``train/calibration_keep_rate_*``).
+        calibration_samples: calibrate on the first N training samples only
+            (default all).
     """
 
     priority = 'NORMAL'
 
     def __init__(self, tau: float = 5.0, final_tau: Optional[float] = None,
                  rate_warmup_iters: int = 0, distill_warmup_iters: int = 0,
-                 save_trainable_only: bool = False):
+                 save_trainable_only: bool = False, calibrate_to_target: bool = False,
+                 calibration_samples: Optional[int] = None):
         for name, value in (('tau', tau), ('final_tau', final_tau)):
             if value is not None and not value > 0:
                 raise ValueError(f'{name} must be > 0, got {value!r}')
@@ -77,11 +87,15 @@ class DyTHook(Hook):
                             ('distill_warmup_iters', distill_warmup_iters)):
             if value < 0:
                 raise ValueError(f'{name} must be >= 0, got {value!r}')
+        if calibration_samples is not None and calibration_samples < 1:
+            raise ValueError(f'calibration_samples must be >= 1, got {calibration_samples!r}')
         self.tau = tau
         self.final_tau = final_tau
         self.rate_warmup_iters = rate_warmup_iters
         self.distill_warmup_iters = distill_warmup_iters
         self.save_trainable_only = save_trainable_only
+        self.calibrate_to_target = calibrate_to_target
+        self.calibration_samples = calibration_samples
         self._recorder: Optional[_DispatchRecorder] = None
         self._targets: Dict[str, float] = {}
 
@@ -165,6 +179,25 @@ class DyTHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         self._report(runner, 'train')
+        # before CheckpointHook (lower priority) saves the last checkpoint
+        if self.calibrate_to_target and self.is_last_train_iter(runner):
+            self._calibrate(runner)
+
+    def _calibrate(self, runner) -> None:
+        from ..analysis.inputs import calibration_loader
+        from ..models.dyt import calibrate_budget
+
+        target = self._targets['target_rate']
+        loader = calibration_loader(runner.cfg, self.calibration_samples)
+        result = calibrate_budget(_unwrap(runner.model), loader, target)
+        self._recorder.pop()  # the calibration passes are no training iteration
+        for key in ('keep_rate_before', 'keep_rate'):
+            runner.message_hub.update_scalar(f'train/calibration_{key}', result[key])
+        runner.logger.info(
+            f'DyTHook: calibrated the test-time threshold on {result["num_images"]} training '
+            f'images to keep r = {target:g}: keep rate {result["keep_rate_before"]:.4f} -> '
+            f'{result["keep_rate"]:.4f} (offset {result["offsets"][0]:+.4f}, '
+            f'{result["passes"]} passes)')
 
     def before_val_epoch(self, runner) -> None:
         self._recorder.pop()  # drop anything recorded outside this loop
@@ -182,9 +215,9 @@ class DyTHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self.save_trainable_only:
             return
-        model = _unwrap(runner.model)
-        # Buffers stay: they are small and some are learnt (the heads' BatchNorm statistics).
-        frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+        from ..utils.peft import adapter_only_keys
+
+        kept = adapter_only_keys(_unwrap(runner.model))
         checkpoint['state_dict'] = type(checkpoint['state_dict'])(
-            (k, v) for k, v in checkpoint['state_dict'].items() if k not in frozen)
+            (k, v) for k, v in checkpoint['state_dict'].items() if k in kept)
         checkpoint.setdefault('meta', {})['dyt_trainable_only'] = True

@@ -4,15 +4,19 @@ For ViT-B with d = 64 the trainable part (adapters, dispatchers, routers and
 the task head) is a few MB instead of the 330 MB of a full checkpoint; the
 frozen base of such an adapter-only checkpoint comes from the backbone's
 ``init_cfg``. Whatever the kind, a checkpoint that does not fit the model is an
-error naming the keys, never a partial load onto random weights.
+error naming the keys, never a partial load onto random weights. The
+dispatchers' calibrated threshold offsets (buffers, not parameters) travel
+with both kinds; a checkpoint from before they existed gets the paper's
+threshold (offset 0).
 """
 import re
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, Sequence, Set, Tuple
 
 import torch
 from torch import nn
 
 from ..models.backbone_base import DyTBackboneBase
+from ..models.dyt.calibration import is_threshold_offset
 from ..models.dyt.pretrained import compare_states, describe_mismatch
 from .checkpoint import CheckpointError, load_tensors, state_dict_of
 
@@ -20,9 +24,25 @@ from .checkpoint import CheckpointError, load_tensors, state_dict_of
 DDP_PREFIX = ((r'^module\.', ''), )
 
 
+def adapter_only_keys(model: nn.Module) -> Set[str]:
+    """What an adapter-only checkpoint holds: the parameters that require grad, the saved
+    buffers of the modules that own them (a trainable head's BatchNorm statistics) and the
+    dispatchers' threshold offsets."""
+    saved = set(model.state_dict())
+    keys = {name for name, _ in model.named_buffers() if is_threshold_offset(name)}
+    for prefix, module in model.named_modules():
+        trainable = [name for name, p in module.named_parameters(prefix, recurse=False)
+                     if p.requires_grad]
+        if trainable:
+            keys.update(trainable)
+            keys.update(name for name, _ in module.named_buffers(prefix, recurse=False))
+    return keys & saved
+
+
 def trainable_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
-    """The parameters of ``model`` that require grad, detached, by name."""
-    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    """The adapter-only part of ``model``'s state (:func:`adapter_only_keys`), detached."""
+    keys = adapter_only_keys(model)
+    return {name: t.detach().clone() for name, t in model.state_dict().items() if name in keys}
 
 
 def is_trainable_only(checkpoint: Any) -> bool:
@@ -35,17 +55,19 @@ def complete_trainable_state(model: nn.Module,
     """``state`` (the trainable part only) completed with the model's frozen base.
 
     The base comes from each DyT backbone's ``init_cfg`` (or the weights
-    ``init_weights`` loaded); ``state`` must cover every trainable parameter.
-    Buffers an older adapter-only checkpoint lacks keep the model's values.
+    ``init_weights`` loaded); ``state`` must cover every trainable parameter
+    and the statistics of their modules (an adapter-only checkpoint saved
+    before those were kept is refused: the model would be silently wrong).
+    Threshold offsets may be missing (older checkpoints: offset 0).
     """
     for name, backbone in model.named_modules():
         if isinstance(backbone, DyTBackboneBase):
             state = dict(state, **backbone.frozen_base_for(state, name + '.' if name else ''))
-    missing = [name for name, p in model.named_parameters()
-               if p.requires_grad and name not in state]
+    missing = sorted(name for name in adapter_only_keys(model)
+                     if name not in state and not is_threshold_offset(name))
     if missing:
         raise ValueError(f'trainable-only checkpoint lacks {len(missing)} trainable '
-                         f'parameter(s) of this model: {", ".join(missing[:10])}')
+                         f'parameter(s) or statistic(s) of this model: {", ".join(missing[:10])}')
     return dict(model.state_dict(), **state)
 
 
@@ -63,13 +85,14 @@ def fit_checkpoint(model: nn.Module, checkpoint: Any, source: str,
 
     An adapter-only checkpoint (meta ``dyt_trainable_only``) may lack the
     frozen base, which is then read from the backbone's ``init_cfg``; any
-    other missing key, any unexpected or mis-shaped key, and any NaN or inf
+    other missing key (but a threshold offset, absent from checkpoints older
+    than calibration), any unexpected or mis-shaped key, and any NaN or inf
     in a weight is a :class:`CheckpointError` naming ``source`` and the keys.
     """
     state = _revise(state_dict_of(checkpoint, source), revise_keys)
     if is_trainable_only(checkpoint):
         state = complete_trainable_state(model, state)
-    problems = describe_mismatch(*compare_states(model.state_dict(), state))
+    problems = describe_mismatch(*compare_states(model.state_dict(), state, is_threshold_offset))
     if problems:
         kind = 'adapter-only checkpoint' if is_trainable_only(checkpoint) else 'checkpoint'
         raise CheckpointError(f'{kind} {source} does not fit the model of this config: '

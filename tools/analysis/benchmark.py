@@ -11,8 +11,9 @@ the keep rate actually measured), efficiency = speedup / ceiling, and each
 mode's peak memory; a progress bar (stderr) while it runs; JSON at the end.
 
 --calibrate-rate R is a benchmark aid for models without trained dispatchers
-(no checkpoint): it sets each dispatcher's gate bias so that it keeps a
-fraction R of the benchmark inputs' tokens. Trained checkpoints need it not.
+(no checkpoint): it sets each dispatcher's threshold offset so that it keeps
+a fraction R of the benchmark inputs' tokens. For trained checkpoints, see
+budget_sweep.py.
 """
 import argparse
 import os.path as osp

@@ -21,7 +21,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis import build_model, flops_report, load_config
-from dyt_mm.analysis.reports import format_rows, json_line
+from dyt_mm.analysis.reports import describe_offsets, format_rows, json_line
 from dyt_mm.utils.cli import int_at_least
 from mmengine.config import DictAction
 
@@ -69,6 +69,7 @@ def describe(args, report) -> str:
         f'{report["num_inputs"]} inputs); per site:',
     ]
     lines += ['  ' + '  '.join(rates[i:i + 6]) for i in range(0, len(rates), 6)]
+    lines += describe_offsets(report['sites'], report['threshold_offsets'])
     return '\n'.join(lines)
 
 

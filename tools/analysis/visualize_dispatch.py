@@ -21,7 +21,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis import build_model, load_config, visualize_dispatch
-from dyt_mm.analysis.reports import json_line
+from dyt_mm.analysis.reports import check_out_path, describe_offsets, json_line
 from mmengine.config import DictAction
 
 
@@ -40,11 +40,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        out_dir = osp.dirname(osp.abspath(args.out))
-        if not osp.isdir(out_dir):
-            raise FileNotFoundError(f'folder of --out does not exist: {out_dir}')
-        if osp.exists(args.out) and not args.force:
-            raise ValueError(f'{args.out} exists; not overwriting it (give --force to replace it)')
+        check_out_path(args.out, args.force)
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
         result = visualize_dispatch(model, cfg, args.input, args.out)
@@ -52,6 +48,8 @@ def main(argv=None):
         raise SystemExit(f'error: {error}')
     rates = ' '.join(f'{s} {r:.2f}' for s, r in zip(result['sites'], result['keep_rate_per_site']))
     print(f'wrote {args.out}: keep rate {result["keep_rate"]:.3f}; per site: {rates}')
+    for line in describe_offsets(result['sites'], result['threshold_offsets']):
+        print(line)
     print(json_line(dict(result, config=args.config, checkpoint=args.checkpoint,
                          input=args.input)))
 

@@ -5,6 +5,7 @@ from torch import nn
 
 from .adapters import DEFAULT_ADAPTER, LoRA, Adapter, MoEAdapter, VPTPrompts, build_adapter
 from .block import MODES, VARIANTS, DyTBlock
+from .calibration import calibrate_budget, set_threshold_offsets, threshold_offsets
 from .dispatcher import (DEFAULT_DISPATCH, RandomDispatcher, SampleDispatcher, TokenDispatcher,
                          build_dispatcher)
 from .flops import ViTFlops
@@ -47,5 +48,6 @@ __all__ = [
     'Adapter', 'MoEAdapter', 'LoRA', 'VPTPrompts', 'build_adapter', 'TokenDispatcher',
     'SampleDispatcher', 'RandomDispatcher', 'build_dispatcher', 'DyTBlock', 'DyTViT',
     'DyTOutput', 'ViTFlops', 'DyTObjective', 'rate_loss', 'distill_kl', 'set_mode', 'dyt_mode',
-    'set_tau', 'MODES', 'VARIANTS', 'ARCH_PRESETS', 'DEFAULT_ADAPTER', 'DEFAULT_DISPATCH'
+    'set_tau', 'calibrate_budget', 'threshold_offsets', 'set_threshold_offsets', 'MODES',
+    'VARIANTS', 'ARCH_PRESETS', 'DEFAULT_ADAPTER', 'DEFAULT_DISPATCH'
 ]

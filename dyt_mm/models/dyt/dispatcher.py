@@ -46,8 +46,13 @@ class TokenDispatcher(Dispatcher):
 
     Training: Gumbel-sigmoid ``sigmoid((logit + g1 - g2) / tau)`` thresholded at
     ``threshold`` with a straight-through gradient (the forward pass sees the
-    hard 0/1 mask, the backward pass the soft one). Eval: ``sigmoid(logit)``
-    thresholded, no noise, so the same input always gives the same mask.
+    hard 0/1 mask, the backward pass the soft one). Eval: ``sigmoid(logit -
+    threshold_offset)`` thresholded, no noise, so the same input always gives
+    the same mask.
+
+    ``threshold_offset`` (a buffer, saved in checkpoints) shifts only that eval
+    decision: 0 (the default) is the paper's rule; :func:`dyt_mm.calibrate_budget`
+    sets it so that a trained model keeps a chosen share of tokens at test.
 
     Note that ``g1 - g2`` is Logistic(0, 1) noise, so tau does not change which
     masks are sampled at threshold 0.5; it only scales the surrogate gradient.
@@ -63,6 +68,7 @@ class TokenDispatcher(Dispatcher):
         self.threshold = threshold
         nn.init.trunc_normal_(self.gate.weight, std=0.02)
         nn.init.zeros_(self.gate.bias)
+        self.register_buffer('threshold_offset', torch.zeros(()))
 
     @property
     def tau(self) -> float:
@@ -93,11 +99,23 @@ class TokenDispatcher(Dispatcher):
             hard = (soft > self.threshold).to(soft.dtype)
             image_mask = (hard - soft.detach() + soft).to(logits.dtype)
         else:
-            image_mask = (torch.sigmoid(logits) > self.threshold).to(logits.dtype)
+            image_mask = (torch.sigmoid(logits - self.threshold_offset) >
+                          self.threshold).to(logits.dtype)
         return expand_decision(image_mask, self.level, x.shape[1], num_prefix)
 
     def extra_repr(self) -> str:
-        return f'tau={self.tau}, threshold={self.threshold}'
+        offset = self.threshold_offset.item()
+        return f'tau={self.tau}, threshold={self.threshold}' + (
+            f', threshold_offset={offset:.4g}' if offset else '')
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        # Checkpoints from before calibration existed carry no offset; the model keeps its own.
+        key = prefix + 'threshold_offset'
+        if key in missing_keys:
+            missing_keys.remove(key)
 
 
 @MODELS.register_module()
