@@ -12,7 +12,7 @@ from dyt_mm.engine import DyTRunner
 from dyt_mm.models.dyt import TokenDispatcher, set_threshold_offsets, threshold_offsets
 from dyt_mm.utils.checkpoint import load_tensors
 from dyt_mm.utils.peft import (adapter_only_keys, complete_trainable_state,
-                               load_trainable_checkpoint, trainable_state_dict)
+                               load_checkpoint_strictly, trainable_state_dict)
 
 SMALL = dict(arch=dict(embed_dims=64, depth=3, num_heads=2), img_size=32, patch_size=4)
 
@@ -194,7 +194,7 @@ def test_hook_calibrates_to_r_and_the_checkpoint_carries_the_offsets(calibrated_
                for k in state)
     from mmpretrain.registry import MODELS
     fresh = MODELS.build(runner.cfg.model)
-    load_trainable_checkpoint(fresh, ckpt)
+    load_checkpoint_strictly(fresh, ckpt)
     assert torch.equal(threshold_offsets(fresh), offsets)
 
 
