@@ -137,3 +137,22 @@ def test_register_tokens_are_never_dispatched():
     assert out.masks.sum() == 0
     assert not torch.allclose(out.tokens[:, :5], model.norm(embedded[:, :5]))
     torch.testing.assert_close(out.tokens[:, 5:], model.norm(embedded[:, 5:]))
+
+
+def test_dinov2_position_embeddings_are_interpolated_from_the_pretraining_grid():
+    """A DINOv2 checkpoint of 4 x 4 patches (as 518 px = 37 x 37) loaded at 2 x 2 (as 224
+    px): the same model as timm builds when it loads the checkpoint at that size."""
+    from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
+    reference, _ = timm_family('dinov2')
+    state = perturbed(reference).state_dict()
+    small = VisionTransformer(img_size=28, patch_size=14, init_values=1e-5, reg_tokens=4,
+                              no_embed_class=True, **TINY).eval()
+    small.load_state_dict(checkpoint_filter_fn(state, small))
+    _, options, _ = infer_vit_config(to_vit_names(state))
+    assert options['img_size'] == 56 and options['patch_size'] == 14
+    model = DyTViT(**dict(options, img_size=28, adapter=None, dispatch=None)).eval()
+    model.load_pretrained(state)
+    assert model.pos_embed.shape == (1, 2 * 2, 192)  # registers and class token have none
+    x = images(2, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).tokens, small.forward_features(x), atol=1e-4, rtol=0)

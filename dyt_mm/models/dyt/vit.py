@@ -66,13 +66,19 @@ def rotary_table(grid: Sequence[int], head_dim: int, ref_grid: Sequence[int],
 
 def resize_pos_embed(pos_embed: torch.Tensor, src_grid: Sequence[int], dst_grid: Sequence[int],
                      num_prefix: int) -> torch.Tensor:
-    """Bicubic resize of the grid part of ``(1, prefix + H*W, C)`` position embeddings."""
+    """Bicubic resize of the grid part of ``(1, prefix + H*W, C)`` position embeddings.
+
+    A smaller grid (DINOv2's 37 x 37 of 518 px at 224 px) is antialiased, as
+    timm does when it loads such checkpoints.
+    """
     if tuple(src_grid) == tuple(dst_grid):
         return pos_embed
     prefix, grid = pos_embed[:, :num_prefix], pos_embed[:, num_prefix:]
     C = grid.shape[-1]
     grid = grid.reshape(1, *src_grid, C).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid.float(), size=tuple(dst_grid), mode='bicubic', align_corners=False)
+    shrink = any(d < s for d, s in zip(dst_grid, src_grid))
+    grid = F.interpolate(grid.float(), size=tuple(dst_grid), mode='bicubic', align_corners=False,
+                         antialias=shrink)
     grid = grid.permute(0, 2, 3, 1).reshape(1, -1, C).to(pos_embed.dtype)
     return torch.cat([prefix, grid], dim=1)
 
