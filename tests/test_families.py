@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from dyt_mm import DyTViT, ViTFlops, dyt_mode
-from dyt_mm.models.dyt.families import infer_vit_config
+from dyt_mm.models.dyt.families import family_options, infer_vit_config
 from dyt_mm.models.dyt.pretrained import convert_for, to_vit_names
 
 pytestmark = pytest.mark.usefixtures('single_thread')
@@ -29,8 +29,9 @@ def timm_family(family):
         return VisionTransformerDistilled(img_size=32, patch_size=8, **TINY), 32
     if family == 'mae':  # fine-tuned: global average pooling + fc_norm, no final norm
         return VisionTransformer(img_size=32, patch_size=8, global_pool='avg', **TINY), 32
-    if family == 'clip-openai':
-        return VisionTransformer(img_size=32, patch_size=8, pre_norm=True, act_layer='quick_gelu',
+    if family in ('clip', 'clip-quickgelu'):  # the weights cannot tell the activation
+        act = 'quick_gelu' if family == 'clip-quickgelu' else 'gelu'
+        return VisionTransformer(img_size=32, patch_size=8, pre_norm=True, act_layer=act,
                                  norm_layer=nn.LayerNorm, **TINY), 32
     if family == 'dinov2':  # with registers, patch 14
         return VisionTransformer(img_size=56, patch_size=14, init_values=1e-5, reg_tokens=4,
@@ -42,7 +43,7 @@ def timm_family(family):
     raise KeyError(family)
 
 
-FAMILIES = ('deit-distilled', 'mae', 'clip-openai', 'dinov2', 'eva02')
+FAMILIES = ('deit-distilled', 'mae', 'clip', 'clip-quickgelu', 'dinov2', 'eva02')
 
 
 def perturbed(model):
@@ -60,7 +61,8 @@ def dyt_twin(family, **overrides):
     reference = perturbed(reference)
     state = reference.state_dict()
     found, options, _ = infer_vit_config(to_vit_names(state))
-    assert found == family
+    assert found == ('clip' if family == 'clip-quickgelu' else family)
+    options.update(family_options(family))  # what the converter's --model sets
     model = DyTViT(**dict(options, img_size=size, **overrides))
     model.load_state_dict(convert_for(model, state), strict=False)
     torch.manual_seed(1)  # dispatchers and adapters that keep some tokens and change others

@@ -7,18 +7,21 @@ maps onto options of the one :class:`~.vit.DyTViT`; :func:`infer_vit_config`
 returns them. timm's EVA naming is renamed to the ViT's by
 :func:`eva_to_timm_vit` (same function, fused qkv).
 """
+import inspect
 import re
 from typing import Dict, List, Tuple
 
 import torch
 
+from .vit import DyTViT
+
 StateDict = Dict[str, torch.Tensor]
-FAMILIES = ('vit', 'deit-distilled', 'mae', 'clip', 'clip-openai', 'dinov2', 'eva02')
+FAMILIES = ('vit', 'deit-distilled', 'mae', 'clip', 'clip-quickgelu', 'dinov2', 'eva02')
 # timm's standard widths -> heads (tiny, small, base, large, huge, giant)
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 16, 1536: 24}
 # timm builds every EVA-02 with RoPE positions on the 224 / 14 pre-training grid
 EVA02_ROPE_REF_GRID = (16, 16)
-_EVA_KEYS = re.compile(r'blocks\.\d+\.(attn\.(q_proj|q_bias)|gamma_1|mlp\.fc1_g)')
+_EVA_KEYS = re.compile(r'blocks\.\d+\.(attn\.(q_proj|q_bias)|gamma_1)')
 # signs of ViT families this package cannot compute exactly
 _UNSUPPORTED = {
     'relative_position_bias_table': 'relative position bias (BEiT/Swin)',
@@ -125,10 +128,7 @@ def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
     fc2 = state['blocks.0.mlp.fc2.weight']
     arch = dict(embed_dims=embed_dims, depth=depth, num_heads=HEADS_BY_WIDTH.get(embed_dims),
                 mlp_ratio=fc2.shape[1] / embed_dims)
-    notes = []
-    if arch['num_heads'] is None:
-        notes.append(f'width {embed_dims} is not one of timm\'s standard widths '
-                     f'{sorted(HEADS_BY_WIDTH)}: pass --arch with num_heads')
+    notes = []  # num_heads None: not one of timm's standard widths, the caller must say
     num_reg = state['reg_token'].shape[1] if 'reg_token' in state else 0
     options = dict(class_token='cls_token' in state, dist_token='dist_token' in state,
                    num_reg_tokens=num_reg, qkv_bias='blocks.0.attn.qkv.bias' in state)
@@ -159,10 +159,11 @@ def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
                        inner_norms=inner_norms)
         family = 'eva02'
     elif options.get('pre_norm'):
-        family = 'clip-openai'
-        options.update(mlp_act='quick_gelu', norm_eps=1e-5)
-        notes.append('pre-norm: CLIP; OpenAI CLIP uses QuickGELU, LAION/DFN CLIP GELU '
-                     '(pass --model clip for GELU)')
+        family = 'clip'
+        options.update(norm_eps=1e-5)
+        notes.append('CLIP with GELU, as timm builds vit_*_clip_224 (also for the .openai '
+                     'weights); OpenAI trained with QuickGELU: --model clip-quickgelu, as '
+                     'timm\'s vit_*_clip_quickgelu_224')
     elif num_reg or 'layer_scale' in options:
         family = 'dinov2'
     elif options['dist_token']:
@@ -171,14 +172,16 @@ def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
         family = 'mae'
     else:
         family = 'vit'
-    options = {k: v for k, v in options.items() if v not in (False, 0) or k == 'class_token'}
+    # only what differs from a DyTViT's defaults: what a config must set
+    defaults = inspect.signature(DyTViT).parameters
+    options = {k: v for k, v in options.items() if v != defaults[k].default}
     return family, dict(arch=arch, patch_size=patch, img_size=img_size, **options), notes
 
 
 def family_options(family: str) -> dict:
     """What ``--model FAMILY`` forces on top of what the checkpoint shows."""
     forced = {'clip': dict(pre_norm=True, mlp_act='gelu', norm_eps=1e-5),
-              'clip-openai': dict(pre_norm=True, mlp_act='quick_gelu', norm_eps=1e-5),
+              'clip-quickgelu': dict(pre_norm=True, mlp_act='quick_gelu', norm_eps=1e-5),
               'eva02': dict(mlp_act='swiglu', rope_ref_grid=EVA02_ROPE_REF_GRID),
               'mae': dict(fc_norm=True)}
     return forced.get(family, {})
