@@ -286,7 +286,7 @@ def test_eva02_converts_to_options_that_compute_it(tmp_path, capsys):
     assert 'family eva02' in capsys.readouterr().out
     checkpoint = torch.load(dst, weights_only=True)
     meta = checkpoint['meta']
-    assert meta['vit'] == dict(mlp_act='swiglu', rope_ref_grid=(16, 16), inner_norms=True)
+    assert meta['vit'] == dict(mlp_act='swiglu', rope_ref_grid=(16, 16), inner_norms=('attn', 'mlp'))
     model = DyTViT(meta['arch'], img_size=32, patch_size=8, adapter=None, **meta['vit'])
     model.load_pretrained(checkpoint['state_dict'])
     x = torch.randn(2, 3, 32, 32)

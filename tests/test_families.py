@@ -40,10 +40,15 @@ def timm_family(family):
         return Eva(img_size=32, patch_size=8, mlp_ratio=4 * 2 / 3, qkv_fused=False,
                    swiglu_mlp=True, scale_mlp=True, scale_attn_inner=True, use_rot_pos_emb=True,
                    ref_feat_shape=(16, 16), global_pool='token', **TINY), 32
+    if family == 'eva02-mim':  # as eva02_base_patch14_224: q/v biases, MLP norm, avg + fc_norm
+        return Eva(img_size=56, patch_size=14, mlp_ratio=4 * 2 / 3, swiglu_mlp=True,
+                   scale_mlp=True, use_rot_pos_emb=True, ref_feat_shape=(16, 16), **TINY), 56
     raise KeyError(family)
 
 
-FAMILIES = ('deit-distilled', 'mae', 'clip', 'clip-quickgelu', 'dinov2', 'eva02')
+FAMILIES = ('deit-distilled', 'mae', 'clip', 'clip-quickgelu', 'dinov2', 'eva02', 'eva02-mim')
+# what the checkpoint alone tells (the activation of CLIP is not in its weights)
+FOUND = {'clip-quickgelu': 'clip', 'eva02-mim': 'eva02'}
 
 
 def perturbed(model):
@@ -61,7 +66,7 @@ def dyt_twin(family, **overrides):
     reference = perturbed(reference)
     state = reference.state_dict()
     found, options, _ = infer_vit_config(to_vit_names(state))
-    assert found == ('clip' if family == 'clip-quickgelu' else family)
+    assert found == FOUND.get(family, family)
     options.update(family_options(family))  # what the converter's --model sets
     model = DyTViT(**dict(options, img_size=size, **overrides))
     model.load_state_dict(convert_for(model, state), strict=False)
@@ -84,7 +89,8 @@ def test_complete_mode_equals_timm_forward_features(family):
         ours = model(x).tokens
         theirs = reference.forward_features(x)
         torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
-        pooled = model.pool(ours, 'avg_featmap' if family == 'mae' else 'cls_token')
+        avg_pool = isinstance(model.fc_norm, nn.LayerNorm)  # as timm pools with fc_norm
+        pooled = model.pool(ours, 'avg_featmap' if avg_pool else 'cls_token')
         torch.testing.assert_close(pooled, reference.forward_head(theirs, pre_logits=True)
                                    if family != 'deit-distilled' else theirs[:, 0],
                                    atol=1e-4, rtol=0)

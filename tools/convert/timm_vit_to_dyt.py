@@ -105,11 +105,12 @@ def describe(family: str, options: dict) -> str:
                                     ('distillation token', options.get('dist_token'))) if on]
     if options.get('num_reg_tokens'):
         prefix.append(f'{options["num_reg_tokens"]} register tokens')
-    extras = [text for key, text in (
-        ('no_embed_class', 'no position embeddings for prefix tokens'),
-        ('layer_scale', 'LayerScale'), ('pre_norm', 'norm before the blocks'),
-        ('inner_norms', 'inner norms'), ('rope_ref_grid', '2-D RoPE'),
-        ('fc_norm', 'fc-norm on pooled tokens')) if options.get(key)]
+    flags = (('no_embed_class', 'no position embeddings for prefix tokens'),
+             ('layer_scale', 'LayerScale'), ('pre_norm', 'norm before the blocks'),
+             ('rope_ref_grid', '2-D RoPE'), ('fc_norm', 'fc-norm on pooled tokens'))
+    extras = [text for key, text in flags if options.get(key)]
+    if options.get('inner_norms'):
+        extras.append(f'inner norms in {"+".join(options["inner_norms"])}')
     if options.get('mlp_act', 'gelu') != 'gelu':
         extras.append(f'{options["mlp_act"]} MLP')
     return (f'family {family}; arch {arch_text}; patch {options["patch_size"]}; '

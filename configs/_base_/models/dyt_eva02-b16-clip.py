@@ -13,6 +13,6 @@ model = dict(
         # ViT-B with the SwiGLU hidden width 2048 (timm: int(768 * 4 * 2 / 3))
         arch=dict(_delete_=True, embed_dims=768, depth=12, num_heads=12, mlp_ratio=4 * 2 / 3),
         mlp_act='swiglu',
-        inner_norms=True,
+        inner_norms=('attn', 'mlp'),
         rope_ref_grid=(16, 16),
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/eva02-b16-clip_dyt.pth')))

@@ -19,7 +19,7 @@ Execution modes (same weights, same outputs in eval):
   gathered, ``f`` runs on them, and the result is scattered back.
 """
 from functools import partial
-from typing import Callable, List, NamedTuple, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -183,6 +183,7 @@ class SwiGLU(nn.Module):
 
 
 MLP_ACTS = ('gelu', 'quick_gelu', 'swiglu')
+INNER_NORMS = ('attn', 'mlp')  # where EVA-02 may add a LayerNorm
 
 
 def build_mlp(dim: int, hidden_dim: int, act: str = 'gelu', inner_norm: bool = False,
@@ -295,7 +296,7 @@ class DyTBlock(nn.Module):
     What the pre-trained families differ in: ``mlp_act`` (gelu, quick_gelu for
     OpenAI CLIP, swiglu for EVA-02), ``layer_scale`` (initial value of
     DINOv2's LayerScale, None for none), ``inner_norms`` (EVA-02's LayerNorms
-    inside attention and MLP). LayerScale belongs to its branch: a skipped
+    inside ``'attn'`` and/or ``'mlp'``). LayerScale belongs to its branch: a skipped
     token skips it too.
 
     ``forward`` returns the new tokens and one ``(B, N_image)`` mask per site.
@@ -306,17 +307,20 @@ class DyTBlock(nn.Module):
                  adapter: Optional[dict] = DEFAULT_ADAPTER,
                  dispatch: Optional[dict] = DEFAULT_DISPATCH, fused_attn: bool = True,
                  norm_eps: float = 1e-6, mlp_act: str = 'gelu',
-                 layer_scale: Optional[float] = None, inner_norms: bool = False):
+                 layer_scale: Optional[float] = None, inner_norms: Sequence[str] = ()):
         super().__init__()
         check_choice('dispatch variant', variant, VARIANTS)
+        for where in inner_norms:
+            check_choice('inner norm', where, INNER_NORMS)
         self.variant = variant
         self.sites = VARIANT_SITES[variant]
         self.mode = 'masked'
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias, fused_attn, inner_norms, norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias, fused_attn, 'attn' in inner_norms,
+                              norm_eps)
         self.ls1 = nn.Identity() if layer_scale is None else LayerScale(dim, layer_scale)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = build_mlp(dim, int(dim * mlp_ratio), mlp_act, inner_norms, norm_eps)
+        self.mlp = build_mlp(dim, int(dim * mlp_ratio), mlp_act, 'mlp' in inner_norms, norm_eps)
         self.ls2 = nn.Identity() if layer_scale is None else LayerScale(dim, layer_scale)
         self.drop_path = DropPath(drop_path)
         self.dispatchers = nn.ModuleDict({} if dispatch is None else {

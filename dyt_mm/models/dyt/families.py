@@ -151,10 +151,8 @@ def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
     if 'fc_norm.weight' in state and 'norm.weight' not in state:
         options['fc_norm'] = True
     if gated:
-        inner_norms = 'blocks.0.mlp.norm.weight' in state
-        if inner_norms != ('blocks.0.attn.norm.weight' in state):
-            raise UnsupportedCheckpoint('EVA checkpoint with only one of the inner norms '
-                                        '(attn.norm, mlp.norm): not an EVA-02 layout')
+        inner_norms = tuple(where for where in ('attn', 'mlp')
+                            if f'blocks.0.{where}.norm.weight' in state)
         options.update(mlp_act='swiglu', rope_ref_grid=EVA02_ROPE_REF_GRID,
                        inner_norms=inner_norms)
         family = 'eva02'

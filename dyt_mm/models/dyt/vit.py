@@ -117,8 +117,9 @@ class DyTViT(nn.Module):
         mlp_act: gelu, quick_gelu (OpenAI CLIP) or swiglu (EVA-02).
         layer_scale: initial LayerScale value (DINOv2: 1e-5), None for none
             [init_values].
-        inner_norms: EVA-02's LayerNorms inside attention and MLP
-            [scale_attn_inner, scale_mlp].
+        inner_norms: where EVA-02 adds LayerNorms: ``'attn'`` (before the
+            output projection) [scale_attn_inner], ``'mlp'`` (before fc2)
+            [scale_mlp]; CLIP EVA-02-B/16 has both, the MIM ones only mlp.
         rope_ref_grid: EVA-02's 2-D rotary position embedding in attention,
             with positions scaled to this pre-training grid [ref_feat_shape];
             None for no RoPE.
@@ -135,7 +136,7 @@ class DyTViT(nn.Module):
                  fused_attn: bool = True, norm_eps: float = 1e-6, num_reg_tokens: int = 0,
                  dist_token: bool = False, no_embed_class: bool = False, pre_norm: bool = False,
                  mlp_act: str = 'gelu', layer_scale: Optional[float] = None,
-                 inner_norms: bool = False, rope_ref_grid: Optional[Sequence[int]] = None,
+                 inner_norms: Sequence[str] = (), rope_ref_grid: Optional[Sequence[int]] = None,
                  fc_norm: bool = False):
         super().__init__()
         spec = resolve_arch(arch)
