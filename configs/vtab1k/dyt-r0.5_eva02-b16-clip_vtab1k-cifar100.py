@@ -1,13 +1,9 @@
-# VTAB-1K cifar100: DyT r = 0.5, d = 8, on EVA-02-B/16 (CLIP).
-# The VTAB-1K setting of configs/_base_/vtab1k_dyt_vit-b16.py on this model.
+# VTAB-1K cifar100: DyT r = 0.5, d = 8 (the paper's VTAB-1K setting) on EVA-02-B/16 (CLIP).
 _base_ = [
-    '../_base_/models/dyt_eva02-b16-clip.py', '../_base_/datasets/vtab1k.py',
+    '../_base_/models/dyt_eva02-b16-clip.py', '../_base_/datasets/vtab1k-cifar100.py',
     '../_base_/schedules/vtab1k_100e.py', '../_base_/cls_runtime.py'
 ]
 model = dict(backbone=dict(adapter=dict(bottleneck=8, scale=1.0)), head=dict(num_classes=100),
              dyt_loss=dict(target_rate=0.5))
-train_dataloader = dict(dataset=dict(task='cifar'))
-val_dataloader = dict(dataset=dict(task='cifar'))
-test_dataloader = val_dataloader
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=1,
-                                     save_best='auto'))
+                                     save_best='auto'))  # as the paper's VTAB-1K configs
