@@ -1,4 +1,5 @@
 """The one DyT Vision Transformer shared by classification, segmentation and video."""
+from functools import partial
 from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -47,7 +48,7 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
 
 
 def rotary_table(grid: Sequence[int], head_dim: int, ref_grid: Sequence[int],
-                 temperature: float = 10000.0) -> torch.Tensor:
+                 temperature: float = 10000.0, device=None) -> torch.Tensor:
     """EVA-02's 2-D rotary embedding of an ``H x W`` grid: ``(H*W, 2 * head_dim)``, sin then cos.
 
     A quarter of the head's channels per axis and sin/cos pair; frequencies
@@ -56,8 +57,9 @@ def rotary_table(grid: Sequence[int], head_dim: int, ref_grid: Sequence[int],
     Each angle is repeated for the two channels of a rotated pair.
     """
     num_bands = head_dim // 4
-    bands = temperature**-(torch.arange(num_bands, dtype=torch.float32) / num_bands)
-    axes = [torch.arange(n, dtype=torch.float32) / n * ref for n, ref in zip(grid, ref_grid)]
+    arange = partial(torch.arange, dtype=torch.float32, device=device)
+    bands = temperature**-(arange(num_bands) / num_bands)
+    axes = [arange(n) / n * ref for n, ref in zip(grid, ref_grid)]
     coords = torch.stack(torch.meshgrid(axes, indexing='ij'), dim=-1)  # (H, W, 2)
     angles = (coords[..., None] * bands).flatten(-2).flatten(0, 1)  # (H*W, 2 * num_bands)
     angles = angles.repeat_interleave(2, dim=-1)
@@ -106,7 +108,7 @@ class DyTViT(nn.Module):
             matmuls (for FLOP counters).
 
     What the pre-trained families differ in (timm's names in brackets; see
-    :func:`~.pretrained.infer_vit_config`, which reads them off a checkpoint):
+    :func:`~.families.infer_vit_config`, which reads them off a checkpoint):
         num_reg_tokens: DINOv2's register tokens [reg_tokens], after the class
             token; like every prefix token they are never dispatched.
         dist_token: DeiT's distillation token, after the class token.
@@ -221,8 +223,8 @@ class DyTViT(nn.Module):
         """The rotary table of the image tokens of ``grid`` (None without RoPE)."""
         if self.rope_ref_grid is None:
             return None
-        table = rotary_table(grid, self.embed_dims // self.num_heads, self.rope_ref_grid)
-        return table.to(self.pos_embed.device)
+        return rotary_table(grid, self.embed_dims // self.num_heads, self.rope_ref_grid,
+                            device=self.pos_embed.device)
 
     def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Patch + prefix tokens + position embedding -> ``(B, N, C)`` and the grid.
@@ -237,13 +239,12 @@ class DyTViT(nn.Module):
         grid = tuple(x.shape[-2:])
         x = x.flatten(2).transpose(1, 2)
         pos_embed = self.pos_embed_for(grid)
-        if self.num_pos_prefix == 0:
-            x = x + pos_embed
         prefix = [t.expand(x.shape[0], -1, -1)
                   for t in (self.cls_token, self.dist_token, self.reg_token) if t is not None]
-        x = torch.cat(prefix + [x], dim=1)
-        if self.num_pos_prefix:
-            x = x + pos_embed
+        if self.num_pos_prefix:  # the position embeddings include the prefix tokens'
+            x = torch.cat(prefix + [x], dim=1) + pos_embed
+        else:
+            x = torch.cat(prefix + [x + pos_embed], dim=1)
         return self.norm_pre(x), grid
 
     def pool(self, tokens: torch.Tensor, how: str = 'cls_token') -> torch.Tensor:
