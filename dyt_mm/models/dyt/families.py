@@ -27,7 +27,7 @@ _UNSUPPORTED = {
     'relative_position_bias_table': 'relative position bias (BEiT/Swin)',
     'attn.q_norm.weight': 'query/key normalisation (qk_norm)',
     'attn_pool.': 'attention pooling head (SigLIP MAP)',
-    'layers.': 'hierarchical stages (Swin/PVT)',
+    'layers.': 'blocks named layers.N (Swin/PVT, or mmpretrain/mmseg ViT naming)',
     'stages.': 'convolutional stages (ConvNeXt/ResNet/hybrid)',
     'patch_embed.backbone.': 'hybrid CNN stem',
 }
@@ -116,7 +116,8 @@ def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
             raise UnsupportedCheckpoint(
                 f'unsupported ViT checkpoint: found {what} ({hits[0]!r}); supported families: '
                 f'{", ".join(FAMILIES)}')
-    needed = ('patch_embed.proj.weight', 'pos_embed', 'blocks.0.attn.qkv.weight')
+    needed = ('patch_embed.proj.weight', 'pos_embed', 'blocks.0.attn.qkv.weight',
+              'blocks.0.mlp.fc2.weight')
     missing = [k for k in needed if k not in state]
     if missing:
         sample = ', '.join(sorted(state)[:6])
@@ -126,9 +127,10 @@ def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
     embed_dims, _, patch, _ = state['patch_embed.proj.weight'].shape
     depth = 1 + max(int(m.group(1)) for k in state for m in [re.match(r'blocks\.(\d+)\.', k)] if m)
     fc2 = state['blocks.0.mlp.fc2.weight']
+    # num_heads None: not one of timm's standard widths, the caller must say
     arch = dict(embed_dims=embed_dims, depth=depth, num_heads=HEADS_BY_WIDTH.get(embed_dims),
                 mlp_ratio=fc2.shape[1] / embed_dims)
-    notes = []  # num_heads None: not one of timm's standard widths, the caller must say
+    notes = []
     num_reg = state['reg_token'].shape[1] if 'reg_token' in state else 0
     options = dict(class_token='cls_token' in state, dist_token='dist_token' in state,
                    num_reg_tokens=num_reg, qkv_bias='blocks.0.attn.qkv.bias' in state)
