@@ -14,8 +14,9 @@ IMAGE = sorted(glob.glob(osp.join(REPO, 'configs/image/dyt-*.py')))
 
 
 def test_all_vtab_tasks_at_three_rates():
-    assert len(VTAB) == 19 * 3
-    tasks = {Config.fromfile(p).train_dataloader.dataset.task for p in VTAB}
+    paper = [p for p in VTAB if '_vit-b16-in21k_' in p]
+    assert len(paper) == 19 * 3
+    tasks = {Config.fromfile(p).train_dataloader.dataset.task for p in paper}
     assert tasks == set(VTAB1K_TASKS)
 
 
@@ -160,3 +161,46 @@ def test_method_config_builds_with_the_formula_trainable_parameters(path, monkey
     lr = cfg.optim_wrapper.optimizer.lr
     full = _method(path) in ('full', 'dynamic-full-r0.5')
     assert lr == pytest.approx(base_lr[folder] / (10 if full else 1))
+
+
+# ------------------------------------------------------------------ other pre-trained bases
+# config name part -> the timm model whose checkpoint the config expects
+TIMM_MODEL_OF = {
+    'dinov2-b14-reg4': 'vit_base_patch14_reg4_dinov2',
+    'clip-b16-openai': 'vit_base_patch16_clip_quickgelu_224',
+    'eva02-b16-clip': 'eva02_base_patch16_clip_224',
+}
+
+
+@pytest.mark.parametrize('base', sorted(TIMM_MODEL_OF))
+def test_family_configs_build_the_model_their_timm_checkpoint_computes(base):
+    """The backbone a config builds loads the timm model's weights and computes its
+    forward_features (random weights, 224 px, complete mode, 2 blocks); the VTAB-1K and the six
+    complete data-set configs exist for it."""
+    import timm
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    import dyt_mm.cls  # noqa: F401
+    from dyt_mm import dyt_mode
+    from dyt_mm.models.dyt.vit import resolve_arch
+    names = {osp.basename(p) for p in IMAGE}
+    assert {f'dyt-r0.5_{base}_{d}.py' for d in ('cifar100', 'svhn', 'food101', 'fgvc-aircraft',
+                                                 'stanford-cars', 'oxford-pets')} <= names
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(REPO, f'configs/vtab1k/dyt-r0.5_{base}_vtab1k-cifar100.py'))
+    assert cfg.model.backbone.init_cfg.checkpoint == f'checkpoints/{base}_dyt.pth'
+    cfg.model.backbone.init_cfg = None
+    # two of the twelve blocks keep the test fast; every option of the config is still used
+    cfg.model.backbone.arch = dict(resolve_arch(cfg.model.backbone.arch), depth=2)
+    torch.manual_seed(0)
+    vit = MODELS.build(cfg.model).backbone.vit.eval()
+    reference = timm.create_model(TIMM_MODEL_OF[base], pretrained=False, img_size=224,
+                                  depth=2).eval()
+    vit.load_pretrained(reference.state_dict())
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad(), dyt_mode(vit, 'complete'):
+        # fresh adapters add exactly zero (their up-projections start at zero)
+        torch.testing.assert_close(vit(x).tokens, reference.forward_features(x), atol=1e-4,
+                                   rtol=0)

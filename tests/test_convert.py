@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from dyt_mm import DyTViT, set_mode
+from dyt_mm import DyTViT, dyt_mode, set_mode
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(REPO, 'tools', 'convert', 'timm_vit_to_dyt.py')
@@ -112,11 +112,13 @@ def test_converted_model_matches_timm_forward_features(fmt, timm_vit, sources, t
     dst = tmp_path / 'dyt.pth'
     result = run_converter(sources / f'vit.{fmt}', dst, *TINY_ARGS)
     assert result.returncode == 0, result.stderr
-    assert len(result.stdout.strip().splitlines()) == 1
-    assert 'converted' in result.stdout
+    found, converted = result.stdout.strip().splitlines()
+    assert found.startswith(f'found in vit.{fmt}: family vit;') and 'patch 8' in found
+    assert converted.startswith('converted')
 
     checkpoint, model = load_converted(dst)
-    assert checkpoint['meta'] == dict(source=f'vit.{fmt}', arch=DIMS, img_size=32, patch_size=8)
+    assert checkpoint['meta'] == dict(source=f'vit.{fmt}', family='vit', arch=DIMS, img_size=32,
+                                      patch_size=8, vit={})
     assert not any(k.startswith('head.') for k in checkpoint['state_dict'])
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
@@ -242,3 +244,69 @@ def test_incomplete_jax_checkpoint_names_the_missing_array(timm_vit):
     with pytest.raises(ValueError,
                        match="'Transformer/encoderblock_1/LayerNorm_2/scale' is missing"):
         jax_to_timm({k: torch.as_tensor(np.asarray(v)) for k, v in jax.items()})
+
+
+# ------------------------------------------------------------------ reading the architecture
+def test_vit_small_converts_without_flags(tmp_path, capsys):
+    """Width 384 is timm's ViT-S: six heads; depth, patch and grid come from the tensors."""
+    from timm.models.vision_transformer import VisionTransformer
+    torch.manual_seed(0)
+    timm_vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=384, depth=2, num_heads=6,
+                                 num_classes=10).eval()
+    src, dst = tmp_path / 'vit-s.pth', tmp_path / 'dyt.pth'
+    torch.save(timm_vit.state_dict(), src)
+    assert converter_main()([str(src), str(dst), '--img-size', '32']) == 0
+    out = capsys.readouterr().out
+    assert ('found in vit-s.pth: family vit; arch embed_dims 384, depth 2, num_heads 6, '
+            'mlp_ratio 4; patch 8; prefix: class token; pre-trained at 32 px') in out
+
+    checkpoint = torch.load(dst, weights_only=True)
+    meta = checkpoint['meta']
+    assert meta['arch'] == dict(embed_dims=384, depth=2, num_heads=6, mlp_ratio=4.0)
+    model = DyTViT(meta['arch'], img_size=32, patch_size=meta['patch_size'], **meta['vit'])
+    model.load_pretrained(checkpoint['state_dict'])
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad(), dyt_mode(model.eval(), 'complete'):
+        torch.testing.assert_close(model(x).tokens, timm_vit.forward_features(x),
+                                   atol=1e-5, rtol=0)
+
+
+def test_eva02_converts_to_options_that_compute_it(tmp_path, capsys):
+    from timm.models.eva import Eva
+    torch.manual_seed(0)
+    eva = Eva(img_size=32, patch_size=8, embed_dim=192, depth=2, num_heads=3, mlp_ratio=4 * 2 / 3,
+              qkv_fused=False, swiglu_mlp=True, scale_mlp=True, scale_attn_inner=True,
+              use_rot_pos_emb=True, ref_feat_shape=(16, 16), global_pool='token').eval()
+    with torch.no_grad():
+        for param in eva.parameters():
+            param.add_(torch.randn_like(param) * 0.1)
+    src, dst = tmp_path / 'eva02.safetensors', tmp_path / 'dyt.pth'
+    save_file({k: v.contiguous() for k, v in eva.state_dict().items()}, str(src))
+    assert converter_main()([str(src), str(dst), '--img-size', '32']) == 0
+    assert 'family eva02' in capsys.readouterr().out
+    checkpoint = torch.load(dst, weights_only=True)
+    meta = checkpoint['meta']
+    assert meta['vit'] == dict(mlp_act='swiglu', rope_ref_grid=(16, 16), inner_norms=('attn', 'mlp'))
+    model = DyTViT(meta['arch'], img_size=32, patch_size=8, adapter=None, **meta['vit'])
+    model.load_pretrained(checkpoint['state_dict'])
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad(), dyt_mode(model.eval(), 'complete'):
+        torch.testing.assert_close(model(x).tokens, eva.forward_features(x), atol=1e-4, rtol=0)
+
+
+def test_unsupported_family_is_an_error_naming_what_was_found(tmp_path, capsys):
+    from timm.models.beit import Beit
+    beit = Beit(img_size=32, patch_size=8, embed_dim=192, depth=1, num_heads=3,
+                use_rel_pos_bias=True)
+    src, dst = tmp_path / 'beit.pth', tmp_path / 'dyt.pth'
+    torch.save(beit.state_dict(), src)
+    assert converter_main()([str(src), str(dst)]) != 0
+    err = capsys.readouterr().err
+    assert 'relative position bias' in err and 'relative_position_bias_table' in err
+    assert 'supported families: vit, deit-distilled, mae, clip' in err
+    assert not dst.exists()
+
+
+def test_a_width_outside_timm_s_table_asks_for_the_heads(sources, tmp_path, capsys):
+    assert converter_main()([str(sources / 'vit.pth'), str(tmp_path / 'dyt.pth')]) != 0
+    assert 'cannot tell the number of heads of width 64; pass --arch' in capsys.readouterr().err

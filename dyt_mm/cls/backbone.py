@@ -19,28 +19,34 @@ class DyTVisionTransformer(DyTBackboneBase):
         arch, img_size, patch_size, in_channels, drop_path_rate, variant,
             adapter, dispatch, freeze_base: see :class:`dyt_mm.DyTViT`.
         out_type: ``cls_token`` (default, as in the paper) or ``avg_featmap``
-            (mean of the image tokens).
+            (mean of the image tokens); then the ViT's ``fc_norm`` if it has one.
+        class_token: whether the ViT has a class token; default: only for
+            ``out_type='cls_token'`` (MAE pools a ViT that has one: set True).
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
+        **vit_options: what a pre-trained family needs (``num_reg_tokens``,
+            ``layer_scale``, ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...;
+            see :class:`dyt_mm.DyTViT`).
     """
 
     def __init__(self, arch='base', img_size=224, patch_size: int = 16, in_channels: int = 3,
                  drop_path_rate: float = 0.0, variant: str = 'mlp',
                  adapter: Optional[dict] = DEFAULT_ADAPTER, dispatch: Optional[dict] = DEFAULT_DISPATCH,
                  freeze_base: bool = True, out_type: str = 'cls_token',
-                 init_cfg: Optional[dict] = None):
+                 class_token: Optional[bool] = None, init_cfg: Optional[dict] = None,
+                 **vit_options):
         check_choice('out_type', out_type, OUT_TYPES)
+        if class_token is None:
+            class_token = out_type == 'cls_token'
         super().__init__(
             dict(arch=arch, img_size=img_size, patch_size=patch_size, in_channels=in_channels,
                  drop_path_rate=drop_path_rate, variant=variant, adapter=adapter,
-                 dispatch=dispatch, freeze_base=freeze_base,
-                 class_token=out_type == 'cls_token'),
+                 dispatch=dispatch, freeze_base=freeze_base, class_token=class_token,
+                 **vit_options),
             init_cfg=init_cfg)
         self.out_type = out_type
 
     def pool(self, out: DyTOutput) -> torch.Tensor:
-        if self.out_type == 'cls_token':
-            return out.tokens[:, 0]
-        return out.tokens[:, self.vit.num_prefix:].mean(dim=1)
+        return self.vit.pool(out.tokens, self.out_type)
 
     def forward_with_masks(self, x: torch.Tensor) -> Tuple[Tuple[torch.Tensor], torch.Tensor]:
         out = self.forward_dyt(x)

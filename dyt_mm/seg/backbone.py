@@ -38,18 +38,21 @@ class DyTSegViT(DyTBackboneBase):
         arch, img_size, patch_size, in_channels, drop_path_rate, variant,
             adapter, dispatch, freeze_base: see :class:`dyt_mm.DyTViT`.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
+        **vit_options: what a pre-trained family needs (``num_reg_tokens``,
+            ``layer_scale``, ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...;
+            see :class:`dyt_mm.DyTViT`).
     """
 
     def __init__(self, arch='base', img_size=512, patch_size: int = 16, in_channels: int = 3,
                  out_indices: Sequence[int] = (3, 5, 7, 11), drop_path_rate: float = 0.0,
                  variant: str = 'mlp', adapter: Optional[dict] = DEFAULT_ADAPTER,
                  dispatch: Optional[dict] = DEFAULT_DISPATCH, freeze_base: bool = True,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None, **vit_options):
         super().__init__(
             dict(arch=arch, img_size=img_size, patch_size=patch_size, in_channels=in_channels,
                  drop_path_rate=drop_path_rate, variant=variant, adapter=adapter,
                  dispatch=dispatch, freeze_base=freeze_base, class_token=True,
-                 final_norm=False, out_indices=out_indices),
+                 final_norm=False, out_indices=out_indices, **vit_options),
             init_cfg=init_cfg)
         self._check_out_indices(out_indices)
 

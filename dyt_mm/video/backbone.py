@@ -24,18 +24,21 @@ class DyTVideoViT(DyTBackboneBase):
         arch, img_size, patch_size, in_channels, drop_path_rate, variant,
             adapter, dispatch, freeze_base: see :class:`dyt_mm.DyTViT`.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
+        **vit_options: what a pre-trained family needs (``num_reg_tokens``,
+            ``layer_scale``, ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...;
+            see :class:`dyt_mm.DyTViT`).
     """
 
     def __init__(self, arch='base', img_size=224, patch_size: int = 16, in_channels: int = 3,
                  num_frames: int = 8, drop_path_rate: float = 0.0, variant: str = 'mlp',
                  adapter: Optional[dict] = DEFAULT_ADAPTER, dispatch: Optional[dict] = DEFAULT_DISPATCH,
-                 freeze_base: bool = True, init_cfg: Optional[dict] = None):
+                 freeze_base: bool = True, init_cfg: Optional[dict] = None, **vit_options):
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError(f'num_frames must be an integer >= 1, got {num_frames!r}')
         super().__init__(
             dict(arch=arch, img_size=img_size, patch_size=patch_size, in_channels=in_channels,
                  drop_path_rate=drop_path_rate, variant=variant, adapter=adapter,
-                 dispatch=dispatch, freeze_base=freeze_base),
+                 dispatch=dispatch, freeze_base=freeze_base, **vit_options),
             init_cfg=init_cfg)
         self.num_frames = num_frames
 

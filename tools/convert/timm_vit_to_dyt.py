@@ -1,16 +1,25 @@
 """Convert a timm or Google/JAX ViT checkpoint to the DyT backbone naming.
 
-    python tools/convert/timm_vit_to_dyt.py SRC DST [--arch base] [--patch-size 16]
-                                            [--img-size 224] [--no-class-token] [--force]
+    python tools/convert/timm_vit_to_dyt.py SRC DST [--img-size 224] [--force]
+        [--arch ARCH] [--model FAMILY] [--patch-size P] [--no-class-token]
 
 SRC is a timm ``.pth`` (tensors only: no pickled code is run), a ``.safetensors`` file
-or a Google/JAX ``.npz``. ``--arch`` is a preset (tiny, small, base, large, huge)
-or explicit dims such as ``embed_dims=64,depth=2,num_heads=4[,mlp_ratio=4]``.
+or a Google/JAX ``.npz``. The family (plain ViT/DeiT, DeiT distilled, MAE, CLIP,
+DINOv2 with or without registers, EVA-02) and the architecture (width, depth,
+heads from timm's standard widths, MLP ratio, patch size, prefix tokens,
+LayerScale, registers, SwiGLU/RoPE) are read off the checkpoint and printed;
+``--arch`` (a preset: tiny, small, base, large, huge, or
+``embed_dims=64,depth=2,num_heads=4[,mlp_ratio=4]``), ``--model`` (a family),
+``--patch-size`` and ``--no-class-token`` override what was found. A checkpoint
+of another family is an error naming what was found.
+
 The classification head is dropped and the position embeddings are resized
-(bicubic) when ``--img-size`` differs from the source's. DST holds
-``{'state_dict': ..., 'meta': {'source', 'arch', 'img_size', 'patch_size'}}``
-and loads with ``torch.load(DST, weights_only=True)``; an existing DST is only
-replaced with ``--force``, and never by SRC itself.
+(bicubic) from the pre-training grid to ``--img-size``. DST holds
+``{'state_dict': ..., 'meta': {'source', 'family', 'arch', 'img_size',
+'patch_size', 'vit'}}``, where ``vit`` are the options of ``DyTViT`` (and of
+the backbone config) that the weights need; it loads with
+``torch.load(DST, weights_only=True)``. An existing DST is only replaced with
+``--force``, and never by SRC itself.
 
 Example (ViT-B/16, ImageNet-21K, as in the DyT paper)::
 
@@ -31,7 +40,8 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer before torch and the toolboxes)
 
 from dyt_mm.models.dyt import ARCH_PRESETS, DyTViT
-from dyt_mm.models.dyt.pretrained import convert_for
+from dyt_mm.models.dyt.families import FAMILIES, family_options, infer_vit_config
+from dyt_mm.models.dyt.pretrained import convert_for, read_weights, to_vit_names
 from dyt_mm.utils.checkpoint import atomic_save
 
 _ARCH_KEYS = {'embed_dims': int, 'depth': int, 'num_heads': int, 'mlp_ratio': float}
@@ -66,10 +76,14 @@ def parse_args(argv=None):
         'DyT backbone naming')
     parser.add_argument('src', metavar='SRC', help='timm .pth / .safetensors or JAX .npz')
     parser.add_argument('dst', metavar='DST', help='output .pth')
-    parser.add_argument('--arch', type=parse_arch, default='base',
+    parser.add_argument('--arch', type=parse_arch,
                         help='preset (tiny/small/base/large/huge) or '
-                        'embed_dims=..,depth=..,num_heads=..[,mlp_ratio=..] (default: base)')
-    parser.add_argument('--patch-size', type=int, default=16)
+                        'embed_dims=..,depth=..,num_heads=..[,mlp_ratio=..] (default: read off '
+                        'the checkpoint)')
+    parser.add_argument('--model', choices=FAMILIES,
+                        help='the family, when the checkpoint cannot tell (e.g. clip: LAION '
+                        'CLIP with GELU, not OpenAI\'s QuickGELU)')
+    parser.add_argument('--patch-size', type=int, help='default: the checkpoint\'s')
     parser.add_argument('--img-size', type=int, default=224,
                         help='target resolution; position embeddings are resized to it')
     parser.add_argument('--no-class-token', action='store_true',
@@ -78,15 +92,61 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def preset_name(arch: dict):
+    """The preset an inferred arch is, else the arch itself."""
+    return next((name for name, dims in ARCH_PRESETS.items()
+                 if dict(dims, mlp_ratio=4.0) == arch), arch)
+
+
+def describe(family: str, options: dict) -> str:
+    arch = options['arch']
+    arch_text = ', '.join(f'{k} {"?" if v is None else format(v, "g")}' for k, v in arch.items())
+    prefix = [name for name, on in (('class token', options.get('class_token', True)),
+                                    ('distillation token', options.get('dist_token'))) if on]
+    if options.get('num_reg_tokens'):
+        prefix.append(f'{options["num_reg_tokens"]} register tokens')
+    flags = (('no_embed_class', 'no position embeddings for prefix tokens'),
+             ('layer_scale', 'LayerScale'), ('pre_norm', 'norm before the blocks'),
+             ('rope_ref_grid', '2-D RoPE'), ('fc_norm', 'fc-norm on pooled tokens'))
+    extras = [text for key, text in flags if options.get(key)]
+    if options.get('inner_norms'):
+        extras.append(f'inner norms in {"+".join(options["inner_norms"])}')
+    if options.get('mlp_act', 'gelu') != 'gelu':
+        extras.append(f'{options["mlp_act"]} MLP')
+    return (f'family {family}; arch {arch_text}; patch {options["patch_size"]}; '
+            f'prefix: {", ".join(prefix) or "none"}'
+            + (f'; {", ".join(extras)}' if extras else ''))
+
+
 def convert(args) -> dict:
-    """The converted checkpoint as a dict of plain types and tensors."""
-    model = DyTViT(args.arch, img_size=args.img_size, patch_size=args.patch_size,
-                   class_token=not args.no_class_token, freeze_base=False)
-    state = convert_for(model, args.src)
+    """The converted checkpoint as a dict of plain types and tensors; prints what it found."""
+    state = to_vit_names(read_weights(args.src))
+    family, options, notes = infer_vit_config(state)
+    print(f'found in {os.path.basename(args.src)}: {describe(family, options)}; pre-trained at '
+          f'{options.pop("img_size")} px')
+    for note in notes:
+        print(f'note: {note}')
+    if args.model is not None:
+        family = args.model
+        options.update(family_options(family))
+    if args.arch is not None:
+        options['arch'] = args.arch
+    elif options['arch']['num_heads'] is None:
+        raise ValueError(f'cannot tell the number of heads of width '
+                         f'{options["arch"]["embed_dims"]}; pass --arch with num_heads')
+    else:
+        options['arch'] = preset_name(options['arch'])
+    if args.patch_size is not None:
+        options['patch_size'] = args.patch_size
+    if args.no_class_token:
+        options['class_token'] = False
+    model = DyTViT(img_size=args.img_size, freeze_base=False, **options)
+    state = convert_for(model, state)
     # contiguous copies: views of a larger source tensor would save all of it
     state = {k: v.detach().contiguous().clone() for k, v in state.items()}
-    meta = dict(source=os.path.basename(args.src), arch=args.arch, img_size=args.img_size,
-                patch_size=args.patch_size)
+    vit = {k: v for k, v in options.items() if k not in ('arch', 'patch_size')}
+    meta = dict(source=os.path.basename(args.src), family=family, arch=options['arch'],
+                img_size=args.img_size, patch_size=options['patch_size'], vit=vit)
     return dict(state_dict=state, meta=meta)
 
 
@@ -115,9 +175,12 @@ def main(argv=None) -> int:
     atomic_save(checkpoint, args.dst)
     state = checkpoint['state_dict']
     params = sum(v.numel() for v in state.values())
+    meta = checkpoint['meta']
     print(f'converted {args.src} -> {args.dst}: {len(state)} tensors, {params / 1e6:.2f} M '
-          f'parameters, arch {args.arch}, patch {args.patch_size}, img_size {args.img_size}, '
-          f'pos_embed {tuple(state["pos_embed"].shape)}')
+          f'parameters, {meta["family"]}, arch {meta["arch"]}, patch {meta["patch_size"]}, '
+          f'img_size {args.img_size}, pos_embed {tuple(state["pos_embed"].shape)}')
+    if meta['vit']:
+        print(f'backbone options these weights need: {meta["vit"]}')
     return 0
 
 

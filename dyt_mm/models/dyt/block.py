@@ -18,7 +18,8 @@ Execution modes (same weights, same outputs in eval):
 * ``sparse``   -- inference form: only the kept tokens of the whole batch are
   gathered, ``f`` runs on them, and the result is scattered back.
 """
-from typing import Callable, List, NamedTuple, Optional, Tuple
+from functools import partial
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,14 @@ def key_padding_bias(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor
     return bias[:, None, None, :]
 
 
+def rotate_pairs(x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
+    """Rotate each interleaved pair ``(x0, x1)`` of the last dim by the angle given as
+    ``sin``/``cos`` (laid out ``[a0, a0, a1, a1, ...]``), the layout of EVA-02's RoPE."""
+    pairs = x.unflatten(-1, (-1, 2))
+    rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
+    return (x * cos + rotated * sin).to(x.dtype)
+
+
 class KeptTokens(NamedTuple):
     """Where the kept tokens of a batch sit when packed per sample.
 
@@ -61,6 +70,7 @@ class KeptTokens(NamedTuple):
     sample: torch.Tensor
     slot: torch.Tensor
     valid: torch.Tensor
+    token: torch.Tensor  # each row's index in its sample's sequence (for rotary positions)
 
 
 class Attention(nn.Module):
@@ -70,10 +80,15 @@ class Attention(nn.Module):
     together with their :class:`KeptTokens` layout (sparse mode): then the
     two linear layers run on the ``K`` rows and only the attention product on
     the padded per-sample layout.
+
+    ``rope``: an ``(N, 2 * head_dim)`` table of concatenated sin and cos per
+    token of the sequence (identity rows for prefix tokens) rotating queries
+    and keys (EVA-02's 2-D RoPE); kept rows take their own token's row.
+    ``inner_norm`` adds EVA-02's LayerNorm before the output projection.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
-                 fused_attn: bool = True):
+                 fused_attn: bool = True, inner_norm: bool = False, norm_eps: float = 1e-6):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'embed_dims {dim} is not divisible by num_heads {num_heads}')
@@ -84,20 +99,31 @@ class Attention(nn.Module):
         # (fvcore, mmengine) that skip scaled_dot_product_attention see them.
         self.fused_attn = fused_attn
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.norm = nn.LayerNorm(dim, eps=norm_eps) if inner_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
                 kept: Optional[KeptTokens] = None,
-                qkv_adapter: Optional[nn.Module] = None) -> torch.Tensor:
+                qkv_adapter: Optional[nn.Module] = None,
+                rope: Optional[torch.Tensor] = None) -> torch.Tensor:
         qkv = self.qkv(x)
         if qkv_adapter is not None:  # LoRA: token-wise, so it runs on kept rows as well
             qkv = qkv + qkv_adapter(x)
+        if rope is not None:
+            qkv = self._rotate(qkv, rope if kept is None else rope[kept.token])
         if kept is None:
-            return self.proj(self._attend(qkv, key_mask))
+            return self.proj(self.norm(self._attend(qkv, key_mask)))
         B, K = kept.valid.shape
         packed = qkv.new_zeros(B, K, qkv.shape[-1])
         packed[kept.sample, kept.slot] = qkv
-        return self.proj(self._attend(packed, kept.valid)[kept.sample, kept.slot])
+        return self.proj(self.norm(self._attend(packed, kept.valid)[kept.sample, kept.slot]))
+
+    def _rotate(self, qkv: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+        """Rotary positions on q and k of ``(..., N, 3C)`` projections; ``rope`` is ``(N, 2 hd)``."""
+        q, k, v = qkv.unflatten(-1, (3, self.num_heads, self.head_dim)).unbind(-3)
+        sin, cos = rope[:, None].chunk(2, dim=-1)  # broadcast over heads
+        q, k = rotate_pairs(q, sin, cos), rotate_pairs(k, sin, cos)
+        return torch.stack([q, k, v], dim=-3).flatten(-3)
 
     def _attend(self, qkv: torch.Tensor, key_mask: Optional[torch.Tensor]) -> torch.Tensor:
         """``(B, N, 3C)`` projections -> ``(B, N, C)`` attention output, before ``proj``."""
@@ -115,15 +141,68 @@ class Attention(nn.Module):
         return x.transpose(1, 2).reshape(B, N, -1)
 
 
+class QuickGELU(nn.Module):
+    """OpenAI CLIP's ``x * sigmoid(1.702 x)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
 class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden_dim: int):
+    """``fc2(norm(act(fc1(x))))``; ``norm`` (EVA-02's inner LayerNorm) is optional."""
+
+    def __init__(self, dim: int, hidden_dim: int, act: str = 'gelu', inner_norm: bool = False,
+                 norm_eps: float = 1e-6):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
+        self.act = QuickGELU() if act == 'quick_gelu' else nn.GELU()
+        self.norm = nn.LayerNorm(hidden_dim, eps=norm_eps) if inner_norm else nn.Identity()
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        return self.fc2(self.norm(self.act(self.fc1(x))))
+
+
+class SwiGLU(nn.Module):
+    """EVA-02's gated MLP, ``fc2(norm(silu(fc1_g(x)) * fc1_x(x)))`` (timm naming).
+
+    Token-wise like :class:`Mlp`, so it is one dispatched site and the sparse
+    mode runs it on the kept tokens only.
+    """
+
+    def __init__(self, dim: int, hidden_dim: int, inner_norm: bool = False,
+                 norm_eps: float = 1e-6):
+        super().__init__()
+        self.fc1_g = nn.Linear(dim, hidden_dim)
+        self.fc1_x = nn.Linear(dim, hidden_dim)
+        self.norm = nn.LayerNorm(hidden_dim, eps=norm_eps) if inner_norm else nn.Identity()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.norm(F.silu(self.fc1_g(x)) * self.fc1_x(x)))
+
+
+MLP_ACTS = ('gelu', 'quick_gelu', 'swiglu')
+INNER_NORMS = ('attn', 'mlp')  # where EVA-02 may add a LayerNorm
+
+
+def build_mlp(dim: int, hidden_dim: int, act: str = 'gelu', inner_norm: bool = False,
+              norm_eps: float = 1e-6) -> nn.Module:
+    check_choice('mlp act', act, MLP_ACTS)
+    if act == 'swiglu':
+        return SwiGLU(dim, hidden_dim, inner_norm, norm_eps)
+    return Mlp(dim, hidden_dim, act, inner_norm, norm_eps)
+
+
+class LayerScale(nn.Module):
+    """Per-channel scale of a residual branch (DINOv2, timm naming ``gamma``)."""
+
+    def __init__(self, dim: int, init_value: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim, ), float(init_value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
 
 
 class DropPath(nn.Module):
@@ -139,6 +218,14 @@ class DropPath(nn.Module):
         keep = 1.0 - self.prob
         shape = (x.shape[0], ) + (1, ) * (x.ndim - 1)
         return x * x.new_empty(shape).bernoulli_(keep).div_(keep)
+
+
+def with_identity_prefix(rope: torch.Tensor, num_prefix: int) -> torch.Tensor:
+    """Rotary table of the image tokens -> of the whole sequence: the prefix rows
+    rotate by zero (sin 0, cos 1), so prefix tokens keep their q and k exactly."""
+    sin, cos = rope.chunk(2, dim=-1)
+    prefix = sin.new_zeros(num_prefix, sin.shape[-1])
+    return torch.cat([torch.cat([prefix, sin]), torch.cat([prefix + 1, cos])], dim=-1)
 
 
 def add_rows(out: torch.Tensor, rows: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
@@ -190,7 +277,7 @@ def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
     sample = torch.div(rows, N, rounding_mode='floor')
     slot = torch.arange(total, device=x.device) - (counts.cumsum(0) - counts)[sample]
     valid = (torch.arange(max(counts_host), device=x.device) < counts[:, None]).to(x.dtype)
-    kept = KeptTokens(sample, slot, valid)
+    kept = KeptTokens(sample, slot, valid, rows - sample * N)
     return add_rows(out, rows, fn(x.reshape(-1, C).index_select(0, rows), kept=kept))
 
 
@@ -206,6 +293,12 @@ class DyTBlock(nn.Module):
     :mod:`.adapters`, :mod:`.dispatcher`), or None for none. Without a
     dispatcher every mode computes the complete block (masks are all ones).
 
+    What the pre-trained families differ in: ``mlp_act`` (gelu, quick_gelu for
+    OpenAI CLIP, swiglu for EVA-02), ``layer_scale`` (initial value of
+    DINOv2's LayerScale, None for none), ``inner_norms`` (EVA-02's LayerNorms
+    inside ``'attn'`` and/or ``'mlp'``). LayerScale belongs to its branch: a skipped
+    token skips it too.
+
     ``forward`` returns the new tokens and one ``(B, N_image)`` mask per site.
     """
 
@@ -213,16 +306,22 @@ class DyTBlock(nn.Module):
                  drop_path: float = 0.0, variant: str = 'mlp',
                  adapter: Optional[dict] = DEFAULT_ADAPTER,
                  dispatch: Optional[dict] = DEFAULT_DISPATCH, fused_attn: bool = True,
-                 norm_eps: float = 1e-6):
+                 norm_eps: float = 1e-6, mlp_act: str = 'gelu',
+                 layer_scale: Optional[float] = None, inner_norms: Sequence[str] = ()):
         super().__init__()
         check_choice('dispatch variant', variant, VARIANTS)
+        for where in inner_norms:
+            check_choice('inner norm', where, INNER_NORMS)
         self.variant = variant
         self.sites = VARIANT_SITES[variant]
         self.mode = 'masked'
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias, fused_attn)
+        self.attn = Attention(dim, num_heads, qkv_bias, fused_attn, 'attn' in inner_norms,
+                              norm_eps)
+        self.ls1 = nn.Identity() if layer_scale is None else LayerScale(dim, layer_scale)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = build_mlp(dim, int(dim * mlp_ratio), mlp_act, 'mlp' in inner_norms, norm_eps)
+        self.ls2 = nn.Identity() if layer_scale is None else LayerScale(dim, layer_scale)
         self.drop_path = DropPath(drop_path)
         self.dispatchers = nn.ModuleDict({} if dispatch is None else {
             site: build_dispatcher(dispatch, dim) for site in self.sites})
@@ -248,22 +347,23 @@ class DyTBlock(nn.Module):
 
     # The three residual branches a site can dispatch: on (B, N, C) tokens with an optional
     # key mask, or (sparse mode, token-mixing sites) on the kept rows with their layout.
+    # ``rope``: the rotary table of the whole sequence (see Attention), or None.
     def _attn_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                     kept: Optional[KeptTokens] = None):
-        return self.attn(self.norm1(x), key_mask, kept, self._adapter('qkv'))
+                     kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None):
+        return self.ls1(self.attn(self.norm1(x), key_mask, kept, self._adapter('qkv'), rope))
 
     def _mlp_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                    kept: Optional[KeptTokens] = None):
-        return self.mlp(self.norm2(x))
+                    kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None):
+        return self.ls2(self.mlp(self.norm2(x)))
 
     def _layer_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                      kept: Optional[KeptTokens] = None):
-        attn = self.drop_path(self._attn_branch(x, key_mask, kept))
+                      kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None):
+        attn = self.drop_path(self._attn_branch(x, key_mask, kept, rope))
         return attn + self.drop_path(self._mlp_branch(x + attn))
 
-    def _site(self, site: str, x: torch.Tensor,
-              num_prefix: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        branch = getattr(self, f'_{site}_branch')
+    def _site(self, site: str, x: torch.Tensor, num_prefix: int,
+              rope: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        branch = partial(getattr(self, f'_{site}_branch'), rope=rope)
         adapter = self._adapter(site)
         residual = x if adapter is None else x + adapter(x)
         # _layer_branch applies stochastic depth to its two parts itself.
@@ -283,28 +383,35 @@ class DyTBlock(nn.Module):
             out = sparse(branch, x, mask, out)
         return out, mask[:, num_prefix:]
 
-    def forward(self, x: torch.Tensor, num_prefix: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-        """Prompts (VPT-deep) join the prefix for this block only."""
+    def forward(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor] = None
+                ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """Prompts (VPT-deep) join the prefix for this block only.
+
+        ``rope``: ``(N_image, 2 * head_dim)`` rotary sin/cos of the image tokens
+        (EVA-02), or None; prefix tokens are not rotated.
+        """
         prompts = self._adapter('prompts')
         if prompts is None:
-            return self._forward_sites(x, num_prefix)
+            return self._forward_sites(x, num_prefix, rope)
         x, masks = self._forward_sites(prompts.insert(x, num_prefix),
-                                       num_prefix + prompts.num_prompts)
+                                       num_prefix + prompts.num_prompts, rope)
         return prompts.remove(x, num_prefix), masks
 
-    def _forward_sites(self, x: torch.Tensor,
-                       num_prefix: int) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def _forward_sites(self, x: torch.Tensor, num_prefix: int,
+                       rope: Optional[torch.Tensor]) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        if rope is not None:
+            rope = with_identity_prefix(rope, num_prefix)
         masks = []
         if 'layer' in self.sites:
-            x, mask = self._site('layer', x, num_prefix)
+            x, mask = self._site('layer', x, num_prefix, rope)
             return x, [mask]
         if 'attn' in self.sites:
-            x, mask = self._site('attn', x, num_prefix)
+            x, mask = self._site('attn', x, num_prefix, rope)
             masks.append(mask)
         else:
-            x = x + self.drop_path(self._attn_branch(x))
+            x = x + self.drop_path(self._attn_branch(x, rope=rope))
         if 'mlp' in self.sites:
-            x, mask = self._site('mlp', x, num_prefix)
+            x, mask = self._site('mlp', x, num_prefix, rope)
             masks.append(mask)
         else:
             x = x + self.drop_path(self._mlp_branch(x))

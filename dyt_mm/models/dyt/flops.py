@@ -4,6 +4,9 @@ Counted like fvcore counts the same modules: linear and conv layers as
 in x out per output position (no bias), the two attention matmuls, LayerNorm
 as 5 x elements, einsum/bmm/matmul as their multiply-adds; element-wise ops,
 softmax, GELU and ReLU are free. Dense ViT-B/16 at 224 x 224 comes to 17.58 G.
+What the pre-trained families add is counted alike: CLIP's norm before the
+blocks, EVA-02's SwiGLU (three linear layers) and inner LayerNorms; LayerScale,
+QuickGELU and rotary embeddings are element-wise (free).
 
 Per-sample cost follows the masks: a dispatched branch costs its FLOPs at the
 number of kept tokens (prefix tokens included), as the ``sparse`` mode runs it.
@@ -15,21 +18,23 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from .block import VARIANT_SITES
+from .block import VARIANT_SITES, SwiGLU
 
 
 def layer_norm_flops(tokens, dim):
     return 5 * tokens * dim
 
 
-def attention_flops(tokens, dim):
-    """norm1 + qkv + q @ k^T + attn @ v + proj, for ``tokens`` tokens."""
-    return layer_norm_flops(tokens, dim) + 4 * tokens * dim * dim + 2 * tokens * tokens * dim
+def attention_flops(tokens, dim, inner_norm=False):
+    """norm1 + qkv + q @ k^T + attn @ v (+ inner norm) + proj, for ``tokens`` tokens."""
+    norms = (2 if inner_norm else 1) * layer_norm_flops(tokens, dim)
+    return norms + 4 * tokens * dim * dim + 2 * tokens * tokens * dim
 
 
-def mlp_flops(tokens, dim, hidden):
-    """norm2 + fc1 + fc2."""
-    return layer_norm_flops(tokens, dim) + 2 * tokens * dim * hidden
+def mlp_flops(tokens, dim, hidden, gated=False, inner_norm=False):
+    """norm2 + fc1 (+ the gate's fc1_g) (+ inner norm) + fc2."""
+    inner = layer_norm_flops(tokens, hidden) if inner_norm else 0
+    return layer_norm_flops(tokens, dim) + (3 if gated else 2) * tokens * dim * hidden + inner
 
 
 def traced_flops(module: nn.Module, num_tokens: int, dim: int) -> int:
@@ -69,10 +74,15 @@ class ViTFlops:
         self.num_prefix = vit.num_prefix
         patch = vit.patch_size
         self.stem = self.num_image_tokens * self.dim * vit.in_channels * patch * patch
-        has_norm = isinstance(vit.norm, nn.LayerNorm)
-        self.final_norm = layer_norm_flops(self.num_tokens, self.dim) if has_norm else 0
+        # the final norm and CLIP's norm before the blocks
+        self.outer_norms = sum(layer_norm_flops(self.num_tokens, self.dim)
+                               for norm in (vit.norm, vit.norm_pre)
+                               if isinstance(norm, nn.LayerNorm))
         # every block is built alike: the first one tells what they hold
         block = vit.blocks[0]
+        self.gated_mlp = isinstance(block.mlp, SwiGLU)
+        self.attn_inner_norm = isinstance(block.attn.norm, nn.LayerNorm)
+        self.mlp_inner_norm = isinstance(block.mlp.norm, nn.LayerNorm)
         self.num_prompts = block.num_prompts
         dispatchers = list(block.dispatchers.values())
         self.keeps_prefix = all(getattr(d, 'keeps_prefix', True) for d in dispatchers)
@@ -89,16 +99,17 @@ class ViTFlops:
         return traced_flops(module, num_tokens, self.dim)
 
     def _block(self, attn_tokens, mlp_tokens):
-        return attention_flops(attn_tokens, self.dim) + mlp_flops(mlp_tokens, self.dim, self.hidden)
+        return (attention_flops(attn_tokens, self.dim, self.attn_inner_norm)
+                + mlp_flops(mlp_tokens, self.dim, self.hidden, self.gated_mlp, self.mlp_inner_norm))
 
     def dense(self) -> float:
         n = self.num_tokens
-        return float(self.stem + self.depth * self._block(n, n) + self.final_norm)
+        return float(self.stem + self.depth * self._block(n, n) + self.outer_norms)
 
     def complete(self) -> float:
         n = self.num_tokens + self.num_prompts
         blocks = self.depth * (self._block(n, n) + self.adapters_per_block)
-        return float(self.stem + blocks + self.final_norm)
+        return float(self.stem + blocks + self.outer_norms)
 
     def per_sample(self, kept: torch.Tensor) -> torch.Tensor:
         """``kept``: ``(B, S)`` kept image tokens per site (``S = depth x sites``)."""
@@ -112,7 +123,7 @@ class ViTFlops:
         mlp_tokens = by_site.get('mlp', by_site.get('layer', torch.full_like(kept[..., 0], n)))
         blocks = self._block(attn_tokens, mlp_tokens).sum(dim=1)
         extra = self.depth * (self.adapters_per_block + self.dispatchers_per_block)
-        return self.stem + self.final_norm + blocks + extra
+        return self.stem + self.outer_norms + blocks + extra
 
     def from_masks(self, masks: torch.Tensor) -> torch.Tensor:
         """Per-sample FLOPs from the ``(B, S, N_image)`` masks a forward returned."""

@@ -12,11 +12,13 @@ import numpy as np
 import torch
 
 from ...utils.checkpoint import CheckpointError, load_tensors
+from .families import eva_to_timm_vit, is_eva
 from .vit import DyTViT, resize_pos_embed
 
 StateDict = Dict[str, torch.Tensor]
-# Keys of a classification model that a backbone does not have.
-_HEAD_PREFIXES = ('head.', 'fc_norm.', 'pre_logits.', 'head_drop.')
+# Keys of a classification model that a backbone does not have. (``fc_norm``, the norm
+# of the pooled tokens, is the backbone's when it was built with one.)
+_HEAD_PREFIXES = ('head.', 'head_dist.', 'pre_logits.', 'head_drop.')
 # Wrappers that training frameworks put around a backbone's names.
 _NAME_PREFIXES = ('module.', 'backbone.vit.', 'backbone.', 'vit.', 'encoder.')
 
@@ -114,12 +116,12 @@ def fit_pos_embed(model: DyTViT, state: StateDict) -> StateDict:
     pos = state.get('pos_embed')
     if pos is None or pos.shape == model.pos_embed.shape:
         return state
-    num_grid = pos.shape[1] - model.num_prefix
+    num_grid = pos.shape[1] - model.num_pos_prefix
     side = int(round(num_grid**0.5))
     if side * side != num_grid:
         return state  # not a square grid: reported as a shape mismatch
     return dict(state, pos_embed=resize_pos_embed(pos, (side, side), model.grid_size,
-                                                  model.num_prefix))
+                                                  model.num_pos_prefix))
 
 
 def compare_states(own: StateDict, state: StateDict,
@@ -151,16 +153,24 @@ def describe_mismatch(missing, unexpected, mismatched) -> str:
     return '; '.join(parts)
 
 
+def to_vit_names(state: StateDict) -> StateDict:
+    """Any supported checkpoint's tensors (JAX, timm ViT or EVA, whole models) in the
+    DyT ViT's naming, heads dropped; position embeddings still at their own grid."""
+    if any(k.startswith('Transformer/') for k in state):
+        state = jax_to_timm(state)
+    state = to_backbone_names(state)
+    return eva_to_timm_vit(state) if is_eva(state) else state
+
+
 def convert_for(model: DyTViT, source) -> StateDict:
     """Read ``source`` (path or state dict), rename, fit position embeddings, check."""
     state = read_weights(source) if isinstance(source, str) else dict(source)
-    if any(k.startswith('Transformer/') for k in state):
-        state = jax_to_timm(state)
-    state = fit_pos_embed(model, to_backbone_names(state))
-    if not isinstance(model.norm, torch.nn.LayerNorm):
-        # a ViT built without the final norm (dense features are raw block outputs) has no use
-        # for the checkpoint's final norm
-        state = {k: v for k, v in state.items() if not k.startswith('norm.')}
+    state = fit_pos_embed(model, to_vit_names(state))
+    # A ViT built without the final norm (dense features are raw block outputs) has no use
+    # for the checkpoint's; one that pools without fc_norm none for the pooled tokens' norm.
+    unused = tuple(name for name in ('norm.', 'fc_norm.')
+                   if not isinstance(getattr(model, name[:-1]), torch.nn.LayerNorm))
+    state = {k: v for k, v in state.items() if not k.startswith(unused)}
     problems = describe_mismatch(*compare_keys(model, state))
     if problems:
         where = source if isinstance(source, str) else 'the given state dict'

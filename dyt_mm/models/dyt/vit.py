@@ -1,4 +1,5 @@
 """The one DyT Vision Transformer shared by classification, segmentation and video."""
+from functools import partial
 from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -46,15 +47,40 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
     raise ValueError(f'arch must be one of {tuple(ARCH_PRESETS)} or a dict, got {arch!r}')
 
 
+def rotary_table(grid: Sequence[int], head_dim: int, ref_grid: Sequence[int],
+                 temperature: float = 10000.0, device=None) -> torch.Tensor:
+    """EVA-02's 2-D rotary embedding of an ``H x W`` grid: ``(H*W, 2 * head_dim)``, sin then cos.
+
+    A quarter of the head's channels per axis and sin/cos pair; frequencies
+    ``temperature^(-i / (head_dim/4))``; positions are patch indices rescaled
+    to the pre-training grid ``ref_grid`` (so a finer grid keeps the angles).
+    Each angle is repeated for the two channels of a rotated pair.
+    """
+    num_bands = head_dim // 4
+    arange = partial(torch.arange, dtype=torch.float32, device=device)
+    bands = temperature**-(arange(num_bands) / num_bands)
+    axes = [arange(n) / n * ref for n, ref in zip(grid, ref_grid)]
+    coords = torch.stack(torch.meshgrid(axes, indexing='ij'), dim=-1)  # (H, W, 2)
+    angles = (coords[..., None] * bands).flatten(-2).flatten(0, 1)  # (H*W, 2 * num_bands)
+    angles = angles.repeat_interleave(2, dim=-1)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
 def resize_pos_embed(pos_embed: torch.Tensor, src_grid: Sequence[int], dst_grid: Sequence[int],
                      num_prefix: int) -> torch.Tensor:
-    """Bicubic resize of the grid part of ``(1, prefix + H*W, C)`` position embeddings."""
+    """Bicubic resize of the grid part of ``(1, prefix + H*W, C)`` position embeddings.
+
+    A smaller grid (DINOv2's 37 x 37 of 518 px at 224 px) is antialiased, as
+    timm does when it loads such checkpoints.
+    """
     if tuple(src_grid) == tuple(dst_grid):
         return pos_embed
     prefix, grid = pos_embed[:, :num_prefix], pos_embed[:, num_prefix:]
     C = grid.shape[-1]
     grid = grid.reshape(1, *src_grid, C).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid.float(), size=tuple(dst_grid), mode='bicubic', align_corners=False)
+    shrink = any(d < s for d, s in zip(dst_grid, src_grid))
+    grid = F.interpolate(grid.float(), size=tuple(dst_grid), mode='bicubic', align_corners=False,
+                         antialias=shrink)
     grid = grid.permute(0, 2, 3, 1).reshape(1, -1, C).to(pos_embed.dtype)
     return torch.cat([prefix, grid], dim=1)
 
@@ -80,6 +106,28 @@ class DyTViT(nn.Module):
         out_indices: blocks whose raw outputs are returned as hidden states.
         fused_attn: use ``scaled_dot_product_attention``; False spells out the
             matmuls (for FLOP counters).
+
+    What the pre-trained families differ in (timm's names in brackets; see
+    :func:`~.families.infer_vit_config`, which reads them off a checkpoint):
+        num_reg_tokens: DINOv2's register tokens [reg_tokens], after the class
+            token; like every prefix token they are never dispatched.
+        dist_token: DeiT's distillation token, after the class token.
+        no_embed_class: the position embeddings cover the image tokens only
+            (DINOv2 with registers) [no_embed_class].
+        pre_norm: LayerNorm before the blocks, patch embedding without bias
+            (CLIP) [pre_norm].
+        mlp_act: gelu, quick_gelu (OpenAI CLIP) or swiglu (EVA-02).
+        layer_scale: initial LayerScale value (DINOv2: 1e-5), None for none
+            [init_values].
+        inner_norms: where EVA-02 adds LayerNorms: ``'attn'`` (before the
+            output projection) [scale_attn_inner], ``'mlp'`` (before fc2)
+            [scale_mlp]; CLIP EVA-02-B/16 has both, the MIM ones only mlp.
+        rope_ref_grid: EVA-02's 2-D rotary position embedding in attention,
+            with positions scaled to this pre-training grid [ref_feat_shape];
+            None for no RoPE.
+        fc_norm: normalise the pooled image tokens instead of the tokens
+            (MAE fine-tuned with global average pooling) [fc_norm]: the final
+            norm is then absent and :meth:`pool` applies ``fc_norm``.
     """
 
     def __init__(self, arch: Union[str, dict] = 'base', img_size=224, patch_size: int = 16,
@@ -87,7 +135,11 @@ class DyTViT(nn.Module):
                  class_token: bool = True, final_norm: bool = True, variant: str = 'mlp',
                  adapter: Optional[dict] = DEFAULT_ADAPTER,
                  dispatch: Optional[dict] = DEFAULT_DISPATCH, freeze_base: bool = True, out_indices: Sequence[int] = (),
-                 fused_attn: bool = True, norm_eps: float = 1e-6):
+                 fused_attn: bool = True, norm_eps: float = 1e-6, num_reg_tokens: int = 0,
+                 dist_token: bool = False, no_embed_class: bool = False, pre_norm: bool = False,
+                 mlp_act: str = 'gelu', layer_scale: Optional[float] = None,
+                 inner_norms: Sequence[str] = (), rope_ref_grid: Optional[Sequence[int]] = None,
+                 fc_norm: bool = False):
         super().__init__()
         spec = resolve_arch(arch)
         self.embed_dims, self.depth = spec['embed_dims'], spec['depth']
@@ -97,20 +149,31 @@ class DyTViT(nn.Module):
         self.img_size = _pair(img_size)
         self.check_input_size(*self.img_size)
         self.grid_size = tuple(s // patch_size for s in self.img_size)
-        self.num_prefix = 1 if class_token else 0
+        if num_reg_tokens < 0:
+            raise ValueError(f'num_reg_tokens must be >= 0, got {num_reg_tokens!r}')
+        self.num_prefix = int(class_token) + int(dist_token) + num_reg_tokens
+        # prefix tokens that have a position embedding
+        self.num_pos_prefix = 0 if no_embed_class else self.num_prefix
         self.variant = variant
         self.out_indices = tuple(i % self.depth for i in out_indices)
 
+        C = self.embed_dims
         self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv2d(in_channels, self.embed_dims, patch_size, patch_size)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims)) if class_token else None
-        num_pos = self.num_prefix + self.grid_size[0] * self.grid_size[1]
-        self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, self.embed_dims))
+        self.patch_embed.proj = nn.Conv2d(in_channels, C, patch_size, patch_size, bias=not pre_norm)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, C)) if class_token else None
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, C)) if dist_token else None
+        self.reg_token = nn.Parameter(torch.zeros(1, num_reg_tokens, C)) if num_reg_tokens else None
+        num_pos = self.num_pos_prefix + self.grid_size[0] * self.grid_size[1]
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, C))
+        self.rope_ref_grid = None if rope_ref_grid is None else _pair(rope_ref_grid)
+        self.norm_pre = nn.LayerNorm(C, eps=norm_eps) if pre_norm else nn.Identity()
         dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
         self.blocks = nn.ModuleList(
-            DyTBlock(self.embed_dims, self.num_heads, self.mlp_ratio, qkv_bias, dpr[i], variant,
-                     adapter, dispatch, fused_attn, norm_eps) for i in range(self.depth))
-        self.norm = nn.LayerNorm(self.embed_dims, eps=norm_eps) if final_norm else nn.Identity()
+            DyTBlock(C, self.num_heads, self.mlp_ratio, qkv_bias, dpr[i], variant, adapter,
+                     dispatch, fused_attn, norm_eps, mlp_act, layer_scale, inner_norms)
+            for i in range(self.depth))
+        self.norm = nn.LayerNorm(C, eps=norm_eps) if final_norm and not fc_norm else nn.Identity()
+        self.fc_norm = nn.LayerNorm(C, eps=norm_eps) if fc_norm else nn.Identity()
         self._init_base_weights()
         if freeze_base:
             self.freeze_base()
@@ -131,12 +194,14 @@ class DyTViT(nn.Module):
 
     def _init_base_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        if self.cls_token is not None:
-            nn.init.normal_(self.cls_token, std=1e-6)
+        for token in (self.cls_token, self.dist_token, self.reg_token):
+            if token is not None:
+                nn.init.normal_(token, std=1e-6)
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear) and not self.is_dyt_param(name):
                 nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def is_dyt_param(self, name: str) -> bool:
         return any(key in '.' + name for key in DYT_PARAM_KEYS)
@@ -152,10 +217,20 @@ class DyTViT(nn.Module):
                              f'{p}; use sizes that are multiples of {p} (or pad the input)')
 
     def pos_embed_for(self, grid: Tuple[int, int]) -> torch.Tensor:
-        return resize_pos_embed(self.pos_embed, self.grid_size, grid, self.num_prefix)
+        return resize_pos_embed(self.pos_embed, self.grid_size, grid, self.num_pos_prefix)
+
+    def rope_for(self, grid: Tuple[int, int]) -> Optional[torch.Tensor]:
+        """The rotary table of the image tokens of ``grid`` (None without RoPE)."""
+        if self.rope_ref_grid is None:
+            return None
+        return rotary_table(grid, self.embed_dims // self.num_heads, self.rope_ref_grid,
+                            device=self.pos_embed.device)
 
     def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        """Patch + class token + position embedding -> ``(B, N, C)`` and the grid."""
+        """Patch + prefix tokens + position embedding -> ``(B, N, C)`` and the grid.
+
+        Prefix order as in timm: class, distillation, register tokens.
+        """
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f'expected input of shape (B, {self.in_channels}, H, W), '
                              f'got {tuple(x.shape)}')
@@ -163,15 +238,29 @@ class DyTViT(nn.Module):
         x = self.patch_embed.proj(x)
         grid = tuple(x.shape[-2:])
         x = x.flatten(2).transpose(1, 2)
-        if self.cls_token is not None:
-            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        return x + self.pos_embed_for(grid), grid
+        pos_embed = self.pos_embed_for(grid)
+        prefix = [t.expand(x.shape[0], -1, -1)
+                  for t in (self.cls_token, self.dist_token, self.reg_token) if t is not None]
+        if self.num_pos_prefix:  # the position embeddings include the prefix tokens'
+            x = torch.cat(prefix + [x], dim=1) + pos_embed
+        else:
+            x = torch.cat(prefix + [x + pos_embed], dim=1)
+        return self.norm_pre(x), grid
+
+    def pool(self, tokens: torch.Tensor, how: str = 'cls_token') -> torch.Tensor:
+        """``cls_token`` or ``avg_featmap`` (mean of the image tokens), then ``fc_norm``."""
+        if how == 'cls_token':
+            pooled = tokens[:, 0]
+        else:
+            pooled = tokens[:, self.num_prefix:].mean(dim=1)
+        return self.fc_norm(pooled)
 
     def forward(self, x: torch.Tensor) -> DyTOutput:
-        x, _ = self.embed(x)
+        x, grid = self.embed(x)
+        rope = self.rope_for(grid)
         masks, hidden = [], []
         for i, block in enumerate(self.blocks):
-            x, block_masks = block(x, self.num_prefix)
+            x, block_masks = block(x, self.num_prefix, rope)
             masks.extend(block_masks)
             if i in self.out_indices:
                 hidden.append(x)

@@ -1,0 +1,6 @@
+# DyT (MLP dispatch, d = 64, r = 0.5) on StanfordCars, on DINOv2-B/14 (4 registers).
+_base_ = [
+    '../_base_/models/dyt_dinov2-b14-reg4.py', '../_base_/datasets/stanford-cars_224.py',
+    '../_base_/schedules/complete_100e.py', '../_base_/cls_runtime.py'
+]
+model = dict(head=dict(num_classes=196))
