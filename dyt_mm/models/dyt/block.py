@@ -97,22 +97,28 @@ class Attention(nn.Module):
         B, K = kept.valid.shape
         packed = qkv.new_zeros(B, K, qkv.shape[-1])
         packed[kept.sample, kept.slot] = qkv
-        return self.proj(self._attend(packed, kept.valid)[kept.sample, kept.slot])
+        # Traced (torch.export / torch.compile), K is a data-dependent size, on
+        # which scaled_dot_product_attention guards (Eq(1, K)); the spelled-out
+        # matmuls trace.
+        fused = self.fused_attn and not torch.compiler.is_compiling()
+        return self.proj(self._attend(packed, kept.valid, fused)[kept.sample, kept.slot])
 
-    def _attend(self, qkv: torch.Tensor, key_mask: Optional[torch.Tensor]) -> torch.Tensor:
+    def _attend(self, qkv: torch.Tensor, key_mask: Optional[torch.Tensor],
+                fused: Optional[bool] = None) -> torch.Tensor:
         """``(B, N, 3C)`` projections -> ``(B, N, C)`` attention output, before ``proj``."""
         B, N, _ = qkv.shape
         qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         bias = None if key_mask is None else key_padding_bias(key_mask, q.dtype)
-        if self.fused_attn:
+        if self.fused_attn if fused is None else fused:
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         else:
             attn = (q * self.scale) @ k.transpose(-2, -1)
             if bias is not None:
                 attn = attn + bias
             x = attn.softmax(dim=-1) @ v
-        return x.transpose(1, 2).reshape(B, N, -1)
+        # explicit width: in sparse mode N may be 0 (a layer that keeps no token)
+        return x.transpose(1, 2).reshape(B, N, self.num_heads * self.head_dim)
 
 
 class Mlp(nn.Module):
@@ -141,6 +147,16 @@ class DropPath(nn.Module):
         return x * x.new_empty(shape).bernoulli_(keep).div_(keep)
 
 
+def kept_rows(mask: torch.Tensor) -> torch.Tensor:
+    """Flat indices ``(K,)`` of the kept tokens of a ``(B, N)`` mask, in order.
+
+    ``K`` depends on the data. Eager PyTorch reads it from the device (the
+    only host sync of a sparse site); ``torch.export`` and ``torch.compile``
+    carry it as an unbacked size, so the graph has no branch on it.
+    """
+    return mask.reshape(-1).nonzero().squeeze(1)
+
+
 def add_rows(out: torch.Tensor, rows: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
     """``out`` with ``update`` added in place at the flat token ``rows``.
 
@@ -153,17 +169,17 @@ def add_rows(out: torch.Tensor, rows: torch.Tensor, update: torch.Tensor) -> tor
     return out
 
 
+# The sparse sites take no shortcut when a layer keeps every token or none: one
+# path whatever the count, so that exported and compiled graphs have no branch on
+# data (a kept-everything layer costs one extra gather of the batch, a small
+# fraction of the MLP it runs).
 def sparse_tokenwise(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
                      out: torch.Tensor) -> torch.Tensor:
     """Add ``fn`` of the kept tokens of the whole batch into ``out``.
 
-    One gather and one scatter for the batch; ``nonzero`` is the only host sync.
+    One gather and one scatter for the batch.
     """
-    rows = mask.reshape(-1).nonzero().squeeze(1)
-    if rows.numel() == mask.numel():
-        # Every token kept (common in early layers): a gathered copy would only
-        # cost time and push peak memory above the complete mode's.
-        return out.add_(fn(x))
+    rows = kept_rows(mask)
     return add_rows(out, rows, fn(x.reshape(-1, x.shape[-1]).index_select(0, rows)))
 
 
@@ -174,22 +190,17 @@ def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
     ``fn(rows, kept=...)`` gets the kept tokens of the whole batch as flat rows
     and their per-sample layout (:class:`KeptTokens`): token-wise layers run
     on exactly the kept tokens, attention on each sample's kept tokens (in
-    their original order) padded to the largest count. Reading the counts is
-    the only host sync.
+    their original order) padded to the largest count.
     """
     B, N, C = x.shape
+    rows = kept_rows(mask)
     counts = mask.sum(dim=1).long()
-    counts_host = counts.tolist()
-    total = sum(counts_host)
-    if total == 0:
-        return out
-    if total == B * N:
-        # Every token kept: the dense branch, as in sparse_tokenwise.
-        return out.add_(fn(x))
-    rows = torch.sort(mask.reshape(-1), descending=True, stable=True).indices[:total]
     sample = torch.div(rows, N, rounding_mode='floor')
-    slot = torch.arange(total, device=x.device) - (counts.cumsum(0) - counts)[sample]
-    valid = (torch.arange(max(counts_host), device=x.device) < counts[:, None]).to(x.dtype)
+    slot = torch.arange(rows.shape[0], device=x.device) - (counts.cumsum(0) - counts)[sample]
+    # The largest count as a size, without reading it on the host: the slots
+    # some sample fills.
+    slots = (torch.arange(N, device=x.device) < counts.max()).nonzero().squeeze(1)
+    valid = (slots < counts[:, None]).to(x.dtype)
     kept = KeptTokens(sample, slot, valid)
     return add_rows(out, rows, fn(x.reshape(-1, C).index_select(0, rows), kept=kept))
 
