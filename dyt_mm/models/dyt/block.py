@@ -169,10 +169,17 @@ def add_rows(out: torch.Tensor, rows: torch.Tensor, update: torch.Tensor) -> tor
     return out
 
 
-# The sparse sites take no shortcut when a layer keeps every token or none: one
-# path whatever the count, so that exported and compiled graphs have no branch on
-# data (a kept-everything layer costs one extra gather of the batch, a small
-# fraction of the MLP it runs).
+def keeps_every_token(rows: torch.Tensor, mask: torch.Tensor) -> bool:
+    """Eager only: whether ``rows`` are all the tokens (common in early layers).
+
+    Eager PyTorch already knows the count, and then skips the gathered copy,
+    which would only cost time and push peak memory above the complete mode's.
+    Traced, the general path serves every count, so the graph has no branch on
+    data (False without looking at the count).
+    """
+    return not torch.compiler.is_compiling() and rows.shape[0] == mask.numel()
+
+
 def sparse_tokenwise(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
                      out: torch.Tensor) -> torch.Tensor:
     """Add ``fn`` of the kept tokens of the whole batch into ``out``.
@@ -180,6 +187,8 @@ def sparse_tokenwise(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
     One gather and one scatter for the batch.
     """
     rows = kept_rows(mask)
+    if keeps_every_token(rows, mask):
+        return out.add_(fn(x))
     return add_rows(out, rows, fn(x.reshape(-1, x.shape[-1]).index_select(0, rows)))
 
 
@@ -194,6 +203,8 @@ def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
     """
     B, N, C = x.shape
     rows = kept_rows(mask)
+    if keeps_every_token(rows, mask):
+        return out.add_(fn(x))
     counts = mask.sum(dim=1).long()
     sample = torch.div(rows, N, rounding_mode='floor')
     slot = torch.arange(rows.shape[0], device=x.device) - (counts.cumsum(0) - counts)[sample]
