@@ -75,18 +75,55 @@ def benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
             f'{batch_size} random inputs (test data not used: {reason})')
 
 
-def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: int,
-                     warmup: int, calibrate_rate: Optional[float] = None,
-                     shape: Optional[Sequence[int]] = None,
-                     progress: Optional[Callable[[], None]] = None) -> Dict:
+def calibrated_benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
+                                calibrate_rate: Optional[float] = None,
+                                shape: Optional[Sequence[int]] = None
+                                ) -> Tuple[torch.Tensor, Dict]:
+    """Benchmark inputs, with the dispatchers calibrated on them if asked, and a report
+    that says where they came from."""
     if batch_size < 1:
         raise ValueError(f'--batch-size must be >= 1, got {batch_size}')
     inputs, source = benchmark_inputs(model, cfg, batch_size, shape)
     report = dict(inputs=source, input_shape=list(inputs.shape[1:]))
     if calibrate_rate is not None:
         report['calibrated_keep_rate'] = calibrate_keep_rate(model, inputs, calibrate_rate)
-    report.update(compare_modes(model, inputs, num_iters, warmup, progress=progress))
+    return inputs, report
+
+
+def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: int,
+                     warmup: int, calibrate_rate: Optional[float] = None,
+                     shape: Optional[Sequence[int]] = None,
+                     progress: Optional[Callable[[], None]] = None,
+                     compile: bool = False) -> Dict:
+    inputs, report = calibrated_benchmark_inputs(model, cfg, batch_size, calibrate_rate, shape)
+    report.update(compare_modes(model, inputs, num_iters, warmup, progress=progress,
+                                compile=compile))
     return report
+
+
+def benchmark_header(args, report: Dict, runs: str) -> List[str]:
+    """What a speed tool ran: config, weights, inputs and protocol (``runs``: per what)."""
+    calibrated = ''
+    if 'calibrated_keep_rate' in report:
+        calibrated = f' (dispatchers calibrated to keep {args.calibrate_rate})'
+    return [
+        f'config   {args.config}',
+        f'weights  {args.checkpoint or "random (no --checkpoint)"}{calibrated}',
+        f'inputs   {report["inputs"]}, shape {tuple(report["input_shape"])}',
+        f'run      {report["num_iters"]} timed forwards per {runs} after {report["warmup"]} '
+        f'warm-up, interleaved; {report.get("device", "cpu")}, {report["threads"]} threads',
+    ]
+
+
+def seconds_cell(report: Dict, run: str) -> str:
+    """``median (min-max)`` of a run's batch times."""
+    t = report[f'seconds_{run}']
+    return f"{t['median']:.3f} ({t['min']:.3f}-{t['max']:.3f})"
+
+
+def speedup_line(report: Dict) -> str:
+    return (f"speedup {report['speedup']:.3f}x   ceiling {report['ceiling']:.3f}x (backbone "
+            f"FLOPs ratio at the measured keep rate)   efficiency {report['efficiency']:.3f}")
 
 
 def format_rows(rows: Sequence[Sequence]) -> str:

@@ -153,11 +153,16 @@ def flops_ceiling(model_or_backbone: nn.Module, inputs: torch.Tensor) -> Dict:
                 gflops_complete=flops.complete() / 1e9, gflops_sparse=sparse_flops / 1e9)
 
 
+def speedup(times: Dict[str, List[float]], baseline: str, candidate: str) -> float:
+    """How many times faster ``candidate`` ran than ``baseline`` (median times)."""
+    return statistics.median(times[baseline]) / statistics.median(times[candidate])
+
+
 def speedup_report(times: Dict[str, List[float]], baseline: str, candidate: str,
                    ceiling: float) -> Dict:
-    """``speedup`` of ``candidate`` over ``baseline`` (median times) and ``efficiency``."""
-    speedup = statistics.median(times[baseline]) / statistics.median(times[candidate])
-    return dict(speedup=speedup, efficiency=speedup / ceiling)
+    """``speedup`` of ``candidate`` over ``baseline`` and ``efficiency`` = speedup / ceiling."""
+    value = speedup(times, baseline, candidate)
+    return dict(speedup=value, efficiency=value / ceiling)
 
 
 @torch.no_grad()
