@@ -1,5 +1,6 @@
 """What the analysis tools measure and print: a table for people, a JSON line for scripts."""
 import json
+import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -8,7 +9,7 @@ from torch import nn
 
 from .flops import dispatch_summary, model_flops
 from .inputs import random_backbone_inputs, run_on_inputs, run_on_test_data, test_data_missing
-from .loading import dyt_parts
+from .loading import build_model, dyt_parts, load_config
 from .speed import calibrate_keep_rate, compare_modes
 
 RANDOM_CHUNK = 16  # random inputs are run in batches of at most this many
@@ -136,3 +137,25 @@ def format_rows(rows: Sequence[Sequence]) -> str:
 
 def json_line(report: Dict) -> str:
     return json.dumps(report, sort_keys=True, default=str)
+
+
+def run_speed_tool(args, timed_runs: int, measure: Callable, describe: Callable) -> None:
+    """What the speed tools share: threads, model, a progress bar over the timed calls
+    (``timed_runs`` per iteration), the table and the JSON line.
+
+    ``measure(model, cfg, progress)`` returns the report; ``describe(args, report)``
+    the table. Bad input ends the tool with a one-line error.
+    """
+    from mmengine.utils import ProgressBar
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        model = build_model(cfg, args.checkpoint)
+        bar = ProgressBar(timed_runs * args.num_iters, file=sys.stderr)
+        report = measure(model, cfg, bar.update)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        raise SystemExit(f'error: {error}')
+    sys.stderr.write('\n')
+    print(describe(args, report))
+    print(json_line(dict(report, config=args.config, checkpoint=args.checkpoint)))

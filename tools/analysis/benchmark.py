@@ -28,12 +28,11 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
     sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
-import torch
-from dyt_mm.analysis import benchmark_report, build_model, load_config
-from dyt_mm.analysis.reports import (benchmark_header, format_rows, json_line, seconds_cell,
+from dyt_mm.analysis import benchmark_report
+from dyt_mm.analysis.reports import (benchmark_header, format_rows, run_speed_tool, seconds_cell,
                                      speedup_line)
+from dyt_mm.analysis.speed import MODES
 from dyt_mm.utils.cli import add_benchmark_arguments
-from mmengine.utils import ProgressBar
 
 
 def parse_args(argv=None):
@@ -66,20 +65,13 @@ def describe(args, report) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        model = build_model(cfg, args.checkpoint)
-        bar = ProgressBar(2 * args.num_iters, file=sys.stderr)
-        report = benchmark_report(model, cfg, args.batch_size, args.num_iters, args.warmup,
-                                  args.calibrate_rate, args.shape, progress=bar.update,
-                                  compile=args.compile)
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(f'error: {error}')
-    sys.stderr.write('\n')
-    print(describe(args, report))
-    print(json_line(dict(report, config=args.config, checkpoint=args.checkpoint)))
+
+    def measure(model, cfg, progress):
+        return benchmark_report(model, cfg, args.batch_size, args.num_iters, args.warmup,
+                                args.calibrate_rate, args.shape, progress=progress,
+                                compile=args.compile)
+
+    run_speed_tool(args, len(MODES), measure, describe)
 
 
 if __name__ == '__main__':
