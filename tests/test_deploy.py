@@ -194,11 +194,15 @@ def test_export_tool_bad_arguments_are_named(extra, message, cls_files, tmp_path
     assert message.format(tmp=tmp_path) in capsys.readouterr().err
 
 
-def test_export_tool_names_a_missing_checkpoint(cls_files, tmp_path):
+def test_export_tool_names_a_missing_checkpoint_and_an_unsupported_model(cls_files, tmp_path):
     tool = load_export_tool()
+    out = ['--format', 'pt2', '--out', str(tmp_path / 'm.pt2')]
     with pytest.raises(SystemExit, match='checkpoint not found: nowhere.pth'):
-        tool.main([cls_files[0], 'nowhere.pth', '--format', 'pt2',
-                   '--out', str(tmp_path / 'm.pt2')])
+        tool.main([cls_files[0], 'nowhere.pth', *out])
+    video = glob.glob(osp.join(REPO, 'configs/video/demo/dyt-*.py'))[0]
+    with pytest.raises(SystemExit, match="classification and segmentation models .* "
+                                         "has default_scope 'mmaction'"):
+        tool.main([video, 'nowhere.pth', *out])
     assert not (tmp_path / 'm.pt2').exists()
 
 

@@ -35,6 +35,8 @@ from dyt_mm.models.dyt import dyt_mode
 from dyt_mm.utils.cli import int_at_least, positive_float
 from mmengine.config import DictAction
 
+EXPORTED_SCOPES = ('mmpretrain', 'mmseg')
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Export a DyT model (ONNX or torch.export)')
@@ -81,6 +83,11 @@ def main(argv=None):
     partial = f'{root}.partial{extension}'  # written, checked, then renamed
     try:
         cfg = load_config(args.config, args.cfg_options)
+        scope = cfg.get('default_scope', 'mmpretrain')
+        if scope not in EXPORTED_SCOPES:
+            raise ValueError(f'export.py handles classification and segmentation models '
+                             f'(default_scope {" or ".join(EXPORTED_SCOPES)}); {args.config} '
+                             f'has default_scope {scope!r}')
         model = build_model(cfg, args.checkpoint)
         toolbox = toolbox_of(cfg)
         batches = check_batches(args.batch_size, args.dynamic_batch)
