@@ -150,9 +150,9 @@ class DropPath(nn.Module):
 def kept_rows(mask: torch.Tensor) -> torch.Tensor:
     """Flat indices ``(K,)`` of the kept tokens of a ``(B, N)`` mask, in order.
 
-    ``K`` depends on the data. Eager PyTorch reads it from the device (the
-    only host sync of a sparse site); ``torch.export`` and ``torch.compile``
-    carry it as an unbacked size, so the graph has no branch on it.
+    ``K`` depends on the data. Eager PyTorch reads it from the device (a host
+    sync); ``torch.export`` and ``torch.compile`` carry it as an unbacked
+    size, so the graph has no branch on it.
     """
     return mask.reshape(-1).nonzero().squeeze(1)
 
@@ -208,8 +208,8 @@ def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
     counts = mask.sum(dim=1).long()
     sample = torch.div(rows, N, rounding_mode='floor')
     slot = torch.arange(rows.shape[0], device=x.device) - (counts.cumsum(0) - counts)[sample]
-    # The largest count as a size, without reading it on the host: the slots
-    # some sample fills.
+    # The largest count as a size that tracing carries like the row count (a
+    # nonzero: the slots some sample fills), not a Python int from .item().
     slots = (torch.arange(N, device=x.device) < counts.max()).nonzero().squeeze(1)
     valid = (slots < counts[:, None]).to(x.dtype)
     kept = KeptTokens(sample, slot, valid)
