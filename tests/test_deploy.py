@@ -14,7 +14,6 @@ from dyt_mm.analysis import build_model, dyt_parts, load_config, random_backbone
 from dyt_mm.deploy import (TensorForward, compile_sparse, export_model, load_exported,
                            max_abs_diff)
 from dyt_mm.deploy.benchmark import onnx_benchmark_report
-from dyt_mm.deploy.export import check_pt2_without_pickle
 from dyt_mm.models.dyt import TokenDispatcher
 
 pytestmark = pytest.mark.usefixtures('single_thread')
@@ -77,21 +76,17 @@ def test_compiled_sparse_model_equals_eager():
     torch.testing.assert_close(out.tokens, expected.tokens, atol=1e-5, rtol=0)
 
 
-def test_pt2_archive_with_pickled_objects_is_refused(tmp_path):
-    path = str(tmp_path / 'bad.pt2')
+def test_pt2_archive_with_pickled_objects_is_refused_before_loading(tmp_path):
+    path = tmp_path / 'bad.pt2'
     with zipfile.ZipFile(path, 'w') as archive:
         archive.writestr('bad/data/weights/model_weights_config.json', json.dumps(
             {'config': {'blocks.0.weight': {'path_name': 'weight_0', 'use_pickle': True}}}))
     with pytest.raises(ValueError, match='holds pickled objects .blocks.0.weight.; it is not'):
-        check_pt2_without_pickle(path)
+        load_exported(str(path))
+    other = tmp_path / 'model.pth'
+    other.write_bytes(b'')
     with pytest.raises(ValueError, match="unknown exported file extension .* 'pth'"):
-        load_exported(str(_touch(tmp_path, 'a.pth')))
-
-
-def _touch(folder, name):
-    path = folder / name
-    path.write_bytes(b'')
-    return path
+        load_exported(str(other))
 
 
 # ------------------------------------------------------------------ whole models
