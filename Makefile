@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
-REQS   := requirements/base.txt requirements/constraints.txt
+REQS   := requirements/base.txt requirements/deploy.txt requirements/constraints.txt
 STAMP_PKG := $(VENV)/.installed-pkg
 # The package is installed as a regular copy (mim needs its .mim/ folder in
 # site-packages); it is re-installed whenever one of these files changes.
@@ -15,9 +15,10 @@ SOURCES := setup.py $(shell find dyt_mm tools configs -type f \( -name '*.py' -o
 install: $(STAMP_PKG)
 
 # Each step runs only when its inputs changed, so a second `make install` does nothing.
+# The optional deploy extra (ONNX export, ONNX Runtime) is installed too, so tests run it.
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -r requirements/base.txt -c requirements/constraints.txt
+	$(PIP) install -q -r requirements/base.txt -r requirements/deploy.txt -c requirements/constraints.txt
 	$(PIP) install -q --no-deps openmim==0.3.9
 	touch $(STAMP)
 

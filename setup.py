@@ -52,5 +52,7 @@ setup(
         'mmsegmentation>=1.2,<1.3', 'mmaction2>=1.2,<1.3', 'ftfy', 'regex', 'safetensors',
         'matplotlib'
     ],
+    # torch.onnx's exporter and ONNX Runtime for dyt_mm/deploy and tools/deploy
+    extras_require={'deploy': ['onnx', 'onnxscript', 'onnxruntime']},
     zip_safe=False,
 )

@@ -66,7 +66,8 @@ def test_a_second_make_install_changes_nothing():
 TOOLS = ('tools/train.py', 'tools/test.py', 'tools/analysis/get_flops.py',
          'tools/analysis/benchmark.py', 'tools/analysis/visualize_dispatch.py',
          'tools/convert/timm_vit_to_dyt.py', 'tools/demo/digits_demo.py',
-         'tools/demo/seg_demo.py', 'tools/demo/video_demo.py')
+         'tools/demo/seg_demo.py', 'tools/demo/video_demo.py', 'tools/deploy/export.py',
+         'tools/deploy/benchmark_onnx.py')
 
 
 def test_tools_in_a_checkout_run_the_checkout_package(tmp_path):

@@ -23,7 +23,7 @@ from .inputs import calibration_loader, test_loader
 from .loading import dyt_parts
 from .probe import DispatchProbe
 from .reports import benchmark_inputs
-from .speed import interleaved_times
+from .speed import time_interleaved
 from .toolbox import toolbox_of
 
 UNITS = ('keep_rate', 'gflops')
@@ -107,7 +107,7 @@ def budget_sweep(model: nn.Module, cfg: Config, targets: Sequence[float],
 
         runs = {str(i): run_with(p['offsets']) for i, p in enumerate(points)}
         runs['complete'] = run_with(0.0, 'complete')
-        times = interleaved_times(runs, inputs.device, num_iters, warmup)
+        times = time_interleaved(runs, inputs.device, num_iters, warmup)
     finally:
         set_threshold_offsets(model, saved)
     median = {name: statistics.median(t) for name, t in times.items()}

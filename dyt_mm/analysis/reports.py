@@ -1,6 +1,7 @@
 """What the analysis tools measure and print: a table for people, a JSON line for scripts."""
 import json
 import os.path as osp
+import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -10,7 +11,7 @@ from torch import nn
 from ..models.dyt import threshold_offsets
 from .flops import dispatch_summary, model_flops
 from .inputs import random_backbone_inputs, run_on_inputs, run_on_test_data, test_data_missing
-from .loading import dyt_parts
+from .loading import build_model, dyt_parts, load_config
 from .speed import calibrate_keep_rate, compare_modes
 
 RANDOM_CHUNK = 16  # random inputs are run in batches of at most this many
@@ -78,17 +79,29 @@ def benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
             f'{batch_size} random inputs (test data not used: {reason})')
 
 
-def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: int,
-                     warmup: int, calibrate_rate: Optional[float] = None,
-                     shape: Optional[Sequence[int]] = None,
-                     progress: Optional[Callable[[], None]] = None) -> Dict:
+def calibrated_benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
+                                calibrate_rate: Optional[float] = None,
+                                shape: Optional[Sequence[int]] = None
+                                ) -> Tuple[torch.Tensor, Dict]:
+    """Benchmark inputs, with the dispatchers calibrated on them if asked, and a report
+    that says where they came from."""
     if batch_size < 1:
         raise ValueError(f'--batch-size must be >= 1, got {batch_size}')
     inputs, source = benchmark_inputs(model, cfg, batch_size, shape)
     report = dict(inputs=source, input_shape=list(inputs.shape[1:]))
     if calibrate_rate is not None:
         report['calibrated_keep_rate'] = calibrate_keep_rate(model, inputs, calibrate_rate)
-    report.update(compare_modes(model, inputs, num_iters, warmup, progress=progress))
+    return inputs, report
+
+
+def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: int,
+                     warmup: int, calibrate_rate: Optional[float] = None,
+                     shape: Optional[Sequence[int]] = None,
+                     progress: Optional[Callable[[], None]] = None,
+                     compile: bool = False) -> Dict:
+    inputs, report = calibrated_benchmark_inputs(model, cfg, batch_size, calibrate_rate, shape)
+    report.update(compare_modes(model, inputs, num_iters, warmup, progress=progress,
+                                compile=compile))
     return report
 
 
@@ -110,6 +123,31 @@ def check_out_path(path: str, force: bool) -> None:
         raise ValueError(f'{path} exists; not overwriting it (give --force to replace it)')
 
 
+def benchmark_header(args, report: Dict, runs: str) -> List[str]:
+    """What a speed tool ran: config, weights, inputs and protocol (``runs``: per what)."""
+    calibrated = ''
+    if 'calibrated_keep_rate' in report:
+        calibrated = f' (dispatchers calibrated to keep {args.calibrate_rate})'
+    return [
+        f'config   {args.config}',
+        f'weights  {args.checkpoint or "random (no --checkpoint)"}{calibrated}',
+        f'inputs   {report["inputs"]}, shape {tuple(report["input_shape"])}',
+        f'run      {report["num_iters"]} timed forwards per {runs} after {report["warmup"]} '
+        f'warm-up, interleaved; {report.get("device", "cpu")}, {report["threads"]} threads',
+    ]
+
+
+def seconds_cell(report: Dict, run: str) -> str:
+    """``median (min-max)`` of a run's batch times."""
+    t = report[f'seconds_{run}']
+    return f"{t['median']:.3f} ({t['min']:.3f}-{t['max']:.3f})"
+
+
+def speedup_line(report: Dict) -> str:
+    return (f"speedup {report['speedup']:.3f}x   ceiling {report['ceiling']:.3f}x (backbone "
+            f"FLOPs ratio at the measured keep rate)   efficiency {report['efficiency']:.3f}")
+
+
 def format_rows(rows: Sequence[Sequence]) -> str:
     """Left-aligned first column, right-aligned others."""
     cells = [[str(c) for c in row] for row in rows]
@@ -120,3 +158,25 @@ def format_rows(rows: Sequence[Sequence]) -> str:
 
 def json_line(report: Dict) -> str:
     return json.dumps(report, sort_keys=True, default=str)
+
+
+def run_speed_tool(args, timed_runs: int, measure: Callable, describe: Callable) -> None:
+    """What the speed tools share: threads, model, a progress bar over the timed calls
+    (``timed_runs`` per iteration), the table and the JSON line.
+
+    ``measure(model, cfg, progress)`` returns the report; ``describe(args, report)``
+    the table. Bad input ends the tool with a one-line error.
+    """
+    from mmengine.utils import ProgressBar
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        model = build_model(cfg, args.checkpoint)
+        bar = ProgressBar(timed_runs * args.num_iters, file=sys.stderr)
+        report = measure(model, cfg, bar.update)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        raise SystemExit(f'error: {error}')
+    sys.stderr.write('\n')
+    print(describe(args, report))
+    print(json_line(dict(report, config=args.config, checkpoint=args.checkpoint)))

@@ -101,34 +101,73 @@ def _timed(run: Callable, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-@torch.no_grad()
-def interleaved_times(runs: Dict[str, Callable], device: torch.device, num_iters: int,
-                      warmup: int, progress: Optional[Callable[[], None]] = None
-                      ) -> Dict[str, List[float]]:
-    """Seconds of each of ``num_iters`` calls of every run, after ``warmup`` untimed rounds.
+def time_interleaved(runs: Dict[str, Callable], device: torch.device, num_iters: int,
+                     warmup: int, progress: Optional[Callable[[], None]] = None
+                     ) -> Dict[str, List[float]]:
+    """Seconds of each of ``num_iters`` calls of every run, after ``warmup`` calls of each.
 
-    Every iteration calls every run once, in alternating order, so that all
-    runs see the same machine load. ``progress`` is called after each call.
+    Iterations alternate the order of the runs, so that all see the same
+    machine load. ``progress`` is called after every timed call.
     """
     if num_iters < 1 or warmup < 0:
         raise ValueError(f'need num_iters >= 1 and warmup >= 0, got {num_iters} and {warmup}')
+    names = list(runs)
     for _ in range(warmup):
-        for run in runs.values():
-            run()
-    times: Dict[str, List[float]] = {name: [] for name in runs}
-    order = list(runs)
+        for name in names:
+            runs[name]()
+    times: Dict[str, List[float]] = {name: [] for name in names}
     for i in range(num_iters):
-        for name in (order if i % 2 == 0 else order[::-1]):
+        for name in (names if i % 2 == 0 else names[::-1]):
             times[name].append(_timed(runs[name], device))
             if progress is not None:
                 progress()
     return times
 
 
+def throughputs(times: Dict[str, List[float]], batch: int) -> Dict:
+    """``throughput_<run>`` (inputs/s from the median) and ``seconds_<run>`` of each run."""
+    report = {}
+    for name, t in times.items():
+        median = statistics.median(t)
+        report[f'throughput_{name}'] = batch / median
+        report[f'seconds_{name}'] = dict(min=min(t), median=median, max=max(t))
+    return report
+
+
+@torch.no_grad()
+def flops_ceiling(model_or_backbone: nn.Module, inputs: torch.Tensor) -> Dict:
+    """The keep rate of an eager sparse forward on ``inputs`` and what it allows.
+
+    ``ceiling`` = complete / sparse FLOPs of the backbone at those keep
+    counts: what a perfect sparse implementation would gain.
+    """
+    backbone, vit = dyt_parts(model_or_backbone)
+    with dyt_mode(vit, 'sparse'), DispatchProbe(backbone) as probe:
+        backbone(inputs)
+    traced = count_outside_vit(backbone, (inputs[:1], ), vit)
+    flops = ModelFlops(vit, traced['frames'], traced['outside'], traced['num_image_tokens'])
+    sparse_flops = flops.per_input(probe.calls[0]).mean().item()
+    return dict(keep_rate=probe.calls[0].masks.mean().item(),
+                ceiling=flops.complete() / sparse_flops,
+                gflops_complete=flops.complete() / 1e9, gflops_sparse=sparse_flops / 1e9)
+
+
+def speedup(times: Dict[str, List[float]], baseline: str, candidate: str) -> float:
+    """How many times faster ``candidate`` ran than ``baseline`` (median times)."""
+    return statistics.median(times[baseline]) / statistics.median(times[candidate])
+
+
+def speedup_report(times: Dict[str, List[float]], baseline: str, candidate: str,
+                   ceiling: float) -> Dict:
+    """``speedup`` of ``candidate`` over ``baseline`` and ``efficiency`` = speedup / ceiling."""
+    value = speedup(times, baseline, candidate)
+    return dict(speedup=value, efficiency=value / ceiling)
+
+
 @torch.no_grad()
 def compare_modes(model_or_backbone: nn.Module, inputs: torch.Tensor, num_iters: int = 20,
                   warmup: int = 3, progress: Optional[Callable[[], None]] = None,
-                  measure_memory: bool = True) -> Dict:
+                  measure_memory: bool = True, compile: bool = False) -> Dict:
     """Time the backbone's ``complete`` and ``sparse`` modes on the same inputs.
 
     Iterations alternate the order of the two modes, after ``warmup`` rounds
@@ -138,42 +177,33 @@ def compare_modes(model_or_backbone: nn.Module, inputs: torch.Tensor, num_iters:
     (complete / sparse FLOPs of the backbone at those keep counts: what a
     perfect implementation would gain), ``efficiency`` = speedup / ceiling,
     the spread of the per-iteration times, and each mode's peak memory.
-    ``progress`` is called after every timed forward.
+    ``progress`` is called after every timed forward. ``compile`` times the
+    ``torch.compile``-d backbone in both modes (each compiled on its first,
+    untimed call).
     """
     backbone, vit = dyt_parts(model_or_backbone)
     device = inputs.device
+    forward = backbone
+    if compile:
+        from ..deploy import compile_sparse
+        forward = compile_sparse(backbone)
 
     def run_in(mode: str) -> Callable:
         def run():
             with dyt_mode(vit, mode):
-                backbone(inputs)
+                forward(inputs)
         return run
 
     runs = {mode: run_in(mode) for mode in MODES}
-    with DispatchProbe(backbone) as probe:
-        runs['sparse']()
-    times = interleaved_times(runs, device, num_iters, warmup, progress)
-
-    traced = count_outside_vit(backbone, (inputs[:1], ), vit)
-    flops = ModelFlops(vit, traced['frames'], traced['outside'], traced['num_image_tokens'])
-    sparse_flops = flops.per_input(probe.calls[0]).mean().item()
-    median = {mode: statistics.median(t) for mode, t in times.items()}
-    batch = inputs.shape[0]
-    speedup = median['complete'] / median['sparse']
-    ceiling = flops.complete() / sparse_flops
-    result = dict(
-        batch_size=batch, num_iters=num_iters, warmup=warmup, device=str(device),
-        threads=torch.get_num_threads(),
-        throughput_complete=batch / median['complete'],
-        throughput_sparse=batch / median['sparse'],
-        speedup=speedup, keep_rate=probe.calls[0].masks.mean().item(), ceiling=ceiling,
-        efficiency=speedup / ceiling,
-        gflops_complete=flops.complete() / 1e9, gflops_sparse=sparse_flops / 1e9,
-        seconds_complete=dict(min=min(times['complete']), median=median['complete'],
-                              max=max(times['complete'])),
-        seconds_sparse=dict(min=min(times['sparse']), median=median['sparse'],
-                            max=max(times['sparse'])),
-    )
+    if compile:
+        for run in runs.values():
+            run()  # the compilation itself is not warm-up
+    ceiling = flops_ceiling(backbone, inputs)
+    times = time_interleaved(runs, device, num_iters, warmup, progress)
+    result = dict(batch_size=inputs.shape[0], num_iters=num_iters, warmup=warmup,
+                  device=str(device), threads=torch.get_num_threads(), compiled=compile,
+                  **throughputs(times, inputs.shape[0]), **ceiling,
+                  **speedup_report(times, 'complete', 'sparse', ceiling['ceiling']))
     if measure_memory:
         memory = {mode: peak_forward_memory(runs[mode], device) for mode in MODES}
         result.update(peak_memory_complete_mb=memory['complete']['bytes'] / 2**20,

@@ -27,3 +27,33 @@ def keep_rate(text: str) -> float:
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f'must lie in (0, 1], got {value}')
     return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be > 0, got {value}')
+    return value
+
+
+def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every speed tool takes: the model, the inputs, the timing protocol."""
+    from mmengine.config import DictAction
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('--checkpoint', help='full or adapter-only checkpoint (tensors only)')
+    parser.add_argument('--batch-size', type=int_at_least(1), default=32)
+    parser.add_argument('--num-iters', type=int_at_least(1), default=10,
+                        help='timed forwards per mode')
+    parser.add_argument('--warmup', type=int_at_least(0), default=2,
+                        help='untimed forwards per mode first')
+    parser.add_argument('--calibrate-rate', type=keep_rate, metavar='R',
+                        help='benchmark aid: make the dispatchers keep this fraction of tokens')
+    parser.add_argument('--shape', type=int_at_least(1), nargs='+', metavar='SIZE',
+                        help='random inputs of this size: H W (images), T H W (clips)')
+    parser.add_argument('--threads', type=int_at_least(1),
+                        help='torch threads (default: torch\'s choice)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value')

@@ -116,7 +116,12 @@ class Attention(nn.Module):
         B, K = kept.valid.shape
         packed = qkv.new_zeros(B, K, qkv.shape[-1])
         packed[kept.sample, kept.slot] = qkv
-        return self.proj(self.norm(self._attend(packed, kept.valid)[kept.sample, kept.slot]))
+        # Traced (torch.export / torch.compile), K is a data-dependent size, on
+        # which scaled_dot_product_attention guards (Eq(1, K)); the spelled-out
+        # matmuls trace.
+        fused = self.fused_attn and not torch.compiler.is_compiling()
+        return self.proj(self.norm(
+            self._attend(packed, kept.valid, fused)[kept.sample, kept.slot]))
 
     def _rotate(self, qkv: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         """Rotary positions on q and k of ``(..., N, 3C)`` projections; ``rope`` is ``(N, 2 hd)``."""
@@ -125,20 +130,22 @@ class Attention(nn.Module):
         q, k = rotate_pairs(q, sin, cos), rotate_pairs(k, sin, cos)
         return torch.stack([q, k, v], dim=-3).flatten(-3)
 
-    def _attend(self, qkv: torch.Tensor, key_mask: Optional[torch.Tensor]) -> torch.Tensor:
+    def _attend(self, qkv: torch.Tensor, key_mask: Optional[torch.Tensor],
+                fused: Optional[bool] = None) -> torch.Tensor:
         """``(B, N, 3C)`` projections -> ``(B, N, C)`` attention output, before ``proj``."""
         B, N, _ = qkv.shape
         qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         bias = None if key_mask is None else key_padding_bias(key_mask, q.dtype)
-        if self.fused_attn:
+        if self.fused_attn if fused is None else fused:
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         else:
             attn = (q * self.scale) @ k.transpose(-2, -1)
             if bias is not None:
                 attn = attn + bias
             x = attn.softmax(dim=-1) @ v
-        return x.transpose(1, 2).reshape(B, N, -1)
+        # explicit width: in sparse mode N may be 0 (a layer that keeps no token)
+        return x.transpose(1, 2).reshape(B, N, self.num_heads * self.head_dim)
 
 
 class QuickGELU(nn.Module):
@@ -228,6 +235,16 @@ def with_identity_prefix(rope: torch.Tensor, num_prefix: int) -> torch.Tensor:
     return torch.cat([torch.cat([prefix, sin]), torch.cat([prefix + 1, cos])], dim=-1)
 
 
+def kept_rows(mask: torch.Tensor) -> torch.Tensor:
+    """Flat indices ``(K,)`` of the kept tokens of a ``(B, N)`` mask, in order.
+
+    ``K`` depends on the data. Eager PyTorch reads it from the device (a host
+    sync); ``torch.export`` and ``torch.compile`` carry it as an unbacked
+    size, so the graph has no branch on it.
+    """
+    return mask.reshape(-1).nonzero().squeeze(1)
+
+
 def add_rows(out: torch.Tensor, rows: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
     """``out`` with ``update`` added in place at the flat token ``rows``.
 
@@ -240,16 +257,25 @@ def add_rows(out: torch.Tensor, rows: torch.Tensor, update: torch.Tensor) -> tor
     return out
 
 
+def keeps_every_token(rows: torch.Tensor, mask: torch.Tensor) -> bool:
+    """Eager only: whether ``rows`` are all the tokens (common in early layers).
+
+    Eager PyTorch already knows the count, and then skips the gathered copy,
+    which would only cost time and push peak memory above the complete mode's.
+    Traced, the general path serves every count, so the graph has no branch on
+    data (False without looking at the count).
+    """
+    return not torch.compiler.is_compiling() and rows.shape[0] == mask.numel()
+
+
 def sparse_tokenwise(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
                      out: torch.Tensor) -> torch.Tensor:
     """Add ``fn`` of the kept tokens of the whole batch into ``out``.
 
-    One gather and one scatter for the batch; ``nonzero`` is the only host sync.
+    One gather and one scatter for the batch.
     """
-    rows = mask.reshape(-1).nonzero().squeeze(1)
-    if rows.numel() == mask.numel():
-        # Every token kept (common in early layers): a gathered copy would only
-        # cost time and push peak memory above the complete mode's.
+    rows = kept_rows(mask)
+    if keeps_every_token(rows, mask):
         return out.add_(fn(x))
     return add_rows(out, rows, fn(x.reshape(-1, x.shape[-1]).index_select(0, rows)))
 
@@ -261,22 +287,19 @@ def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
     ``fn(rows, kept=...)`` gets the kept tokens of the whole batch as flat rows
     and their per-sample layout (:class:`KeptTokens`): token-wise layers run
     on exactly the kept tokens, attention on each sample's kept tokens (in
-    their original order) padded to the largest count. Reading the counts is
-    the only host sync.
+    their original order) padded to the largest count.
     """
     B, N, C = x.shape
-    counts = mask.sum(dim=1).long()
-    counts_host = counts.tolist()
-    total = sum(counts_host)
-    if total == 0:
-        return out
-    if total == B * N:
-        # Every token kept: the dense branch, as in sparse_tokenwise.
+    rows = kept_rows(mask)
+    if keeps_every_token(rows, mask):
         return out.add_(fn(x))
-    rows = torch.sort(mask.reshape(-1), descending=True, stable=True).indices[:total]
+    counts = mask.sum(dim=1).long()
     sample = torch.div(rows, N, rounding_mode='floor')
-    slot = torch.arange(total, device=x.device) - (counts.cumsum(0) - counts)[sample]
-    valid = (torch.arange(max(counts_host), device=x.device) < counts[:, None]).to(x.dtype)
+    slot = torch.arange(rows.shape[0], device=x.device) - (counts.cumsum(0) - counts)[sample]
+    # The largest count as a size that tracing carries like the row count (a
+    # nonzero: the slots some sample fills), not a Python int from .item().
+    slots = (torch.arange(N, device=x.device) < counts.max()).nonzero().squeeze(1)
+    valid = (slots < counts[:, None]).to(x.dtype)
     kept = KeptTokens(sample, slot, valid, rows - sample * N)
     return add_rows(out, rows, fn(x.reshape(-1, C).index_select(0, rows), kept=kept))
 

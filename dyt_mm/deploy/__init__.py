@@ -1,0 +1,17 @@
+"""Deployment of DyT models outside eager PyTorch.
+
+The sparse path of :mod:`dyt_mm.models.dyt.block` has no branch on data once
+traced: the kept rows are a data-dependent size that ``torch.export`` (and the
+ONNX exporter built on it) and ``torch.compile`` carry through the graph.
+This package exports the same model as a ``.pt2`` program or an ONNX file,
+runs ONNX files in ONNX Runtime, and compiles the sparse model.
+"""
+from .compile import compile_sparse
+from .export import (FORMATS, TensorForward, export_model, flat_tensors, format_of,
+                     load_exported, max_abs_diff)
+from .runtime import OnnxRunner
+
+__all__ = [
+    'compile_sparse', 'FORMATS', 'TensorForward', 'export_model', 'flat_tensors', 'format_of',
+    'load_exported', 'max_abs_diff', 'OnnxRunner'
+]

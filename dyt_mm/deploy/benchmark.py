@@ -1,0 +1,62 @@
+"""Dense vs DyT exported to ONNX, in ONNX Runtime, against eager PyTorch in the same run."""
+import os.path as osp
+import tempfile
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+from mmengine.config import Config
+from torch import nn
+
+from ..analysis.loading import dyt_parts
+from ..analysis.reports import calibrated_benchmark_inputs
+from ..analysis.speed import (flops_ceiling, speedup, speedup_report, throughputs,
+                              time_interleaved)
+from ..models.dyt import dyt_mode
+from .export import TensorForward, export_model, max_abs_diff
+from .runtime import OnnxRunner
+
+# timed runs: eager PyTorch dense (what a user runs today), the dense and the DyT export
+RUNS = ('eager_complete', 'onnx_complete', 'onnx_sparse')
+
+
+@torch.no_grad()
+def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: int,
+                          warmup: int, calibrate_rate: Optional[float] = None,
+                          shape: Optional[Sequence[int]] = None, threads: Optional[int] = None,
+                          progress: Optional[Callable[[], None]] = None) -> Dict:
+    """The model's DyT backbone exported twice (complete and sparse mode, batch fixed to
+    ``batch_size``) and timed in ONNX Runtime, interleaved with eager dense PyTorch.
+
+    ``speedup`` and ``efficiency`` compare the two exports (the same protocol
+    and FLOPs ceiling as :func:`~dyt_mm.analysis.compare_modes`);
+    ``speedup_over_eager`` is the DyT export against eager dense PyTorch.
+    """
+    backbone, _ = dyt_parts(model)
+    inputs, report = calibrated_benchmark_inputs(model, cfg, batch_size, calibrate_rate, shape)
+    forward = TensorForward(backbone)
+    runs = {'eager_complete': lambda: _in_mode(forward, 'complete', inputs)}
+    with tempfile.TemporaryDirectory() as folder:
+        for mode in ('complete', 'sparse'):
+            path = osp.join(folder, f'{mode}.onnx')
+            start = time.perf_counter()
+            export_model(forward, inputs, path, mode)
+            report[f'export_seconds_{mode}'] = time.perf_counter() - start
+            # no spin-waiting: the runs alternate, and each must get the cores to itself
+            runner = OnnxRunner(path, threads, spin=False)
+            report[f'max_abs_diff_{mode}'] = max_abs_diff(runner(inputs),
+                                                          _in_mode(forward, mode, inputs))
+            runs[f'onnx_{mode}'] = lambda runner=runner: runner(inputs)
+        ceiling = flops_ceiling(backbone, inputs)
+        times = time_interleaved(runs, inputs.device, num_iters, warmup, progress)
+    report.update(batch_size=batch_size, num_iters=num_iters, warmup=warmup,
+                  threads=torch.get_num_threads(), ort_threads=threads,
+                  **throughputs(times, batch_size), **ceiling,
+                  **speedup_report(times, 'onnx_complete', 'onnx_sparse', ceiling['ceiling']))
+    report['speedup_over_eager'] = speedup(times, 'eager_complete', 'onnx_sparse')
+    return report
+
+
+def _in_mode(forward: nn.Module, mode: str, inputs: torch.Tensor):
+    with dyt_mode(forward, mode):
+        return forward(inputs)
