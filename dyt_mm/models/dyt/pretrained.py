@@ -39,8 +39,10 @@ def read_weights(path: str) -> StateDict:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: torch.from_numpy(npz[k]) for k in npz.files}
         except Exception as err:  # SafetensorError, zipfile/pickle errors of np.load
+            # the loader's first sentence only: numpy goes on to advise unpickling the file
+            reason = str(err).split('. ')[0][:200]
             raise CheckpointError(f'{path} is not a valid {os.path.splitext(path)[1]} weight '
-                                  f'file ({type(err).__name__}: {str(err)[:200]})') from err
+                                  f'file ({type(err).__name__}: {reason})') from err
         return jax_to_timm(arrays)
     obj = load_tensors(path)
     for key in ('state_dict', 'model', 'module'):
