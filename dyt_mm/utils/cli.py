@@ -18,22 +18,23 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def keep_rate(text: str) -> float:
-    """A fraction of tokens in (0, 1]."""
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+
+
+def keep_rate(text: str) -> float:
+    """A fraction of tokens in (0, 1]."""
+    value = _number(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f'must lie in (0, 1], got {value}')
     return value
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    value = _number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f'must be > 0, got {value}')
     return value
