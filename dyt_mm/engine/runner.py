@@ -2,7 +2,6 @@
 and never leaves a half-written one behind."""
 import glob
 import logging
-import os
 import os.path as osp
 import re
 
@@ -13,10 +12,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
-from ..utils.checkpoint import fsync_dir, load_tensors, load_training_state
+from ..utils.checkpoint import PARTIAL_SUFFIX, load_tensors, load_training_state, publish
 from ..utils.peft import DDP_PREFIX, fit_checkpoint
 
-PARTIAL_SUFFIX = '.partial'
 
 
 class ResumeError(RuntimeError):
@@ -106,11 +104,7 @@ class DyTRunner(Runner):
         super().save_checkpoint(out_dir, filename + PARTIAL_SUFFIX, *args, **kwargs)
         if self.rank != 0:
             return
-        partial = osp.join(out_dir, filename + PARTIAL_SUFFIX)
-        with open(partial, 'rb+') as f:
-            os.fsync(f.fileno())
-        os.replace(partial, osp.join(out_dir, filename))
-        fsync_dir(out_dir)
+        publish(osp.join(out_dir, filename))
 
     def _check_finite_weights(self, filename: str) -> None:
         model = self.model.module if is_model_wrapper(self.model) else self.model

@@ -199,23 +199,25 @@ def register_safe_mmengine_loader() -> None:
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
 
 
+PARTIAL_SUFFIX = '.partial'  # a file being written; published by an atomic rename
+
+
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` to ``path`` so that a kill leaves the old file or the new one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    partial = path + '.partial'
-    with open(partial, 'wb') as f:
+    with open(path + PARTIAL_SUFFIX, 'wb') as f:
         torch.save(obj, f)
-        f.flush()
+    publish(path)
+
+
+def publish(path: str) -> None:
+    """Sync ``path + PARTIAL_SUFFIX`` to disk and rename it to ``path`` (atomic)."""
+    partial = path + PARTIAL_SUFFIX
+    with open(partial, 'rb+') as f:
         os.fsync(f.fileno())
     os.replace(partial, path)
-    fsync_dir(directory)
-
-
-def fsync_dir(directory: str) -> None:
-    """Make a rename in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:
-        os.fsync(fd)
+        os.fsync(fd)  # make the rename itself durable
     finally:
         os.close(fd)
 
