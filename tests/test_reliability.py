@@ -275,7 +275,8 @@ def test_resume_that_finds_nothing_to_resume_among_checkpoints_is_an_error(
 # ------------------------------------------------------------- 6. clear errors
 @pytest.mark.parametrize('content,reason', [
     (b'', 'the file is empty'),
-    (os.urandom(4096), 'UnpicklingError'),
+    (b'plain text, not a checkpoint\n' * 100, 'neither a torch zip archive nor a pickle'),
+    (bytes(range(256)) * 16, 'neither a torch zip archive nor a pickle'),
     ('truncated', 'its zip archive is truncated or damaged'),
 ])
 def test_a_file_that_is_not_a_checkpoint_is_named(run, tmp_path, content, reason):
@@ -294,7 +295,7 @@ def test_a_file_that_is_not_a_checkpoint_is_named(run, tmp_path, content, reason
 @pytest.mark.parametrize('suffix', ['.npz', '.safetensors'])
 def test_converter_names_a_weight_file_that_is_not_one(tmp_path, suffix):
     src = tmp_path / f'random{suffix}'
-    src.write_bytes(os.urandom(2048))
+    src.write_bytes(bytes(range(255, -1, -1)) * 8)  # fixed non-weight bytes
     proc = run_tool('tools/convert/timm_vit_to_dyt.py', str(src), str(tmp_path / 'out.pth'))
     assert proc.returncode != 0
     assert f'{src} is not a valid {suffix} weight file' in proc.stderr

@@ -138,8 +138,11 @@ def _not_a_checkpoint(path: str, err: BaseException) -> CheckpointError:
     elif header == b'PK\x03\x04':  # torch's zip format, cut short (an interrupted copy?)
         reason = f'its zip archive is truncated or damaged: {type(err).__name__}: {err}'
     else:
+        # Random or text bytes fail in whichever way the legacy unpickler trips first
+        # (UnpicklingError, UnicodeDecodeError, EOFError, ...); say what the file is not.
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else ''
-        reason = f'{type(err).__name__}: {first_line[:200]}'
+        reason = (f'it is neither a torch zip archive nor a pickle: '
+                  f'{type(err).__name__}: {first_line[:200]}')
     return CheckpointError(f'{path} is not a valid checkpoint file ({reason}); expected a '
                            'PyTorch checkpoint saved with torch.save (.pth), or a .safetensors '
                            'or .npz file where weights are converted')
