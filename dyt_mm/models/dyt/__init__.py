@@ -4,21 +4,22 @@ from contextlib import contextmanager
 from torch import nn
 
 from .adapters import DEFAULT_ADAPTER, LoRA, Adapter, MoEAdapter, VPTPrompts, build_adapter
-from .block import MODES, VARIANTS, DyTBlock
+from .block import VARIANTS, DyTBlock
 from .calibration import calibrate_budget, set_threshold_offsets, threshold_offsets
 from .dispatcher import (DEFAULT_DISPATCH, RandomDispatcher, SampleDispatcher, TokenDispatcher,
                          build_dispatcher)
 from .flops import ViTFlops
 from .losses import DyTObjective, distill_kl, rate_loss
+from .site import MODES, DispatchedBlock, run_site
 from .vit import ARCH_PRESETS, DyTOutput, DyTViT
 
 
 def set_mode(model: nn.Module, mode: str) -> str:
-    """Set the execution mode (masked / complete / sparse) of every DyT block.
+    """Set the execution mode (masked / complete / sparse) of every dispatched block.
 
     Returns the mode the model had before; a model without DyT blocks is an error.
     """
-    blocks = [m for m in model.modules() if isinstance(m, DyTBlock)]
+    blocks = [m for m in model.modules() if isinstance(m, DispatchedBlock)]
     if not blocks:
         raise ValueError(f'{type(model).__name__} contains no DyT block')
     previous = blocks[0].mode
@@ -46,7 +47,7 @@ def set_tau(model: nn.Module, tau: float) -> None:
 
 __all__ = [
     'Adapter', 'MoEAdapter', 'LoRA', 'VPTPrompts', 'build_adapter', 'TokenDispatcher',
-    'SampleDispatcher', 'RandomDispatcher', 'build_dispatcher', 'DyTBlock', 'DyTViT',
+    'SampleDispatcher', 'RandomDispatcher', 'build_dispatcher', 'DyTBlock', 'DispatchedBlock', 'run_site', 'DyTViT',
     'DyTOutput', 'ViTFlops', 'DyTObjective', 'rate_loss', 'distill_kl', 'set_mode', 'dyt_mode',
     'set_tau', 'calibrate_budget', 'threshold_offsets', 'set_threshold_offsets', 'MODES',
     'VARIANTS', 'ARCH_PRESETS', 'DEFAULT_ADAPTER', 'DEFAULT_DISPATCH'

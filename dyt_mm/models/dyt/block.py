@@ -1,25 +1,11 @@
-"""Transformer block with token dispatch, in three execution modes.
+"""The plain ViT block with dispatched sites (see :mod:`.site`).
 
-A dispatched *site* is a residual branch ``f`` (the MLP, the attention, or the
-whole layer) with its own dispatcher and a parallel adapter::
-
-    x' = x + mask * f(x) + adapter(x)
-
-Either may be absent (``dispatch=None``: nothing is skipped, as in AdaptFormer,
-LoRA, VPT, full tuning, linear probing; ``adapter=None``), and adapters that
-attach elsewhere (LoRA on qkv, VPT prompts) are held beside the sites; see
-:mod:`.adapters`.
-
-Execution modes (same weights, same outputs in eval):
-
-* ``masked``   -- training form: ``f`` runs on every token, its output is
-  multiplied by the (straight-through) mask;
-* ``complete`` -- nothing is skipped (the self-distillation teacher);
-* ``sparse``   -- inference form: only the kept tokens of the whole batch are
-  gathered, ``f`` runs on them, and the result is scattered back.
+``variant`` chooses which residual branches are sites: the MLP, the
+attention, both, or the whole layer. Adapters that attach elsewhere (LoRA on
+qkv, VPT prompts) are held beside the sites; see :mod:`.adapters`.
 """
 from functools import partial
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +14,8 @@ from torch import nn
 from .adapters import DEFAULT_ADAPTER, build_adapters
 from .dispatcher import DEFAULT_DISPATCH, build_dispatcher
 from .registry import check_choice
+from .site import DispatchedBlock, KeptTokens, run_site
 
-MODES = ('masked', 'complete', 'sparse')
 VARIANT_SITES = {
     'mlp': ('mlp', ),
     'attn': ('attn', ),
@@ -56,21 +42,6 @@ def rotate_pairs(x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor) -> torch
     pairs = x.unflatten(-1, (-1, 2))
     rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
     return (x * cos + rotated * sin).to(x.dtype)
-
-
-class KeptTokens(NamedTuple):
-    """Where the kept tokens of a batch sit when packed per sample.
-
-    The tokens themselves travel as flat rows ``(K, C)`` (every kept token of
-    the batch, in order), so that every token-wise layer runs on exactly the
-    kept tokens. Only attention needs them per sample: row ``i`` goes to slot
-    ``slot[i]`` of sample ``sample[i]`` in a ``(B, K_max)`` layout whose
-    ``valid`` key mask hides the padding.
-    """
-    sample: torch.Tensor
-    slot: torch.Tensor
-    valid: torch.Tensor
-    token: torch.Tensor  # each row's index in its sample's sequence (for rotary positions)
 
 
 class Attention(nn.Module):
@@ -235,76 +206,7 @@ def with_identity_prefix(rope: torch.Tensor, num_prefix: int) -> torch.Tensor:
     return torch.cat([torch.cat([prefix, sin]), torch.cat([prefix + 1, cos])], dim=-1)
 
 
-def kept_rows(mask: torch.Tensor) -> torch.Tensor:
-    """Flat indices ``(K,)`` of the kept tokens of a ``(B, N)`` mask, in order.
-
-    ``K`` depends on the data. Eager PyTorch reads it from the device (a host
-    sync); ``torch.export`` and ``torch.compile`` carry it as an unbacked
-    size, so the graph has no branch on it.
-    """
-    return mask.reshape(-1).nonzero().squeeze(1)
-
-
-def add_rows(out: torch.Tensor, rows: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
-    """``out`` with ``update`` added in place at the flat token ``rows``.
-
-    ``out`` must be a fresh tensor of the caller's (the residual sum): the add
-    is done in place, which saves a copy of the whole batch per block.
-    """
-    # A sum can inherit transposed strides (patch embedding without a class token).
-    out = out.contiguous()
-    out.view(-1, out.shape[-1]).index_add_(0, rows, update)
-    return out
-
-
-def keeps_every_token(rows: torch.Tensor, mask: torch.Tensor) -> bool:
-    """Eager only: whether ``rows`` are all the tokens (common in early layers).
-
-    Eager PyTorch already knows the count, and then skips the gathered copy,
-    which would only cost time and push peak memory above the complete mode's.
-    Traced, the general path serves every count, so the graph has no branch on
-    data (False without looking at the count).
-    """
-    return not torch.compiler.is_compiling() and rows.shape[0] == mask.numel()
-
-
-def sparse_tokenwise(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
-                     out: torch.Tensor) -> torch.Tensor:
-    """Add ``fn`` of the kept tokens of the whole batch into ``out``.
-
-    One gather and one scatter for the batch.
-    """
-    rows = kept_rows(mask)
-    if keeps_every_token(rows, mask):
-        return out.add_(fn(x))
-    return add_rows(out, rows, fn(x.reshape(-1, x.shape[-1]).index_select(0, rows)))
-
-
-def sparse_token_mixing(fn: Callable, x: torch.Tensor, mask: torch.Tensor,
-                        out: torch.Tensor) -> torch.Tensor:
-    """Like :func:`sparse_tokenwise` for branches where tokens interact.
-
-    ``fn(rows, kept=...)`` gets the kept tokens of the whole batch as flat rows
-    and their per-sample layout (:class:`KeptTokens`): token-wise layers run
-    on exactly the kept tokens, attention on each sample's kept tokens (in
-    their original order) padded to the largest count.
-    """
-    B, N, C = x.shape
-    rows = kept_rows(mask)
-    if keeps_every_token(rows, mask):
-        return out.add_(fn(x))
-    counts = mask.sum(dim=1).long()
-    sample = torch.div(rows, N, rounding_mode='floor')
-    slot = torch.arange(rows.shape[0], device=x.device) - (counts.cumsum(0) - counts)[sample]
-    # The largest count as a size that tracing carries like the row count (a
-    # nonzero: the slots some sample fills), not a Python int from .item().
-    slots = (torch.arange(N, device=x.device) < counts.max()).nonzero().squeeze(1)
-    valid = (slots < counts[:, None]).to(x.dtype)
-    kept = KeptTokens(sample, slot, valid, rows - sample * N)
-    return add_rows(out, rows, fn(x.reshape(-1, C).index_select(0, rows), kept=kept))
-
-
-class DyTBlock(nn.Module):
+class DyTBlock(DispatchedBlock):
     """Pre-norm ViT block whose ``variant`` chooses what the dispatcher skips.
 
     * ``mlp``: only the MLP is skipped (default); attention sees all tokens.
@@ -337,7 +239,6 @@ class DyTBlock(nn.Module):
             check_choice('inner norm', where, INNER_NORMS)
         self.variant = variant
         self.sites = VARIANT_SITES[variant]
-        self.mode = 'masked'
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias, fused_attn, 'attn' in inner_norms,
                               norm_eps)
@@ -350,15 +251,6 @@ class DyTBlock(nn.Module):
             site: build_dispatcher(dispatch, dim) for site in self.sites})
         # keyed by dispatch site (parallel adapters) or attach point ('qkv', 'prompts')
         self.adapters = nn.ModuleDict(build_adapters(adapter, dim, self.sites))
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        check_choice('execution mode', value, MODES)
-        self._mode = value
 
     @property
     def num_prompts(self) -> int:
@@ -386,25 +278,12 @@ class DyTBlock(nn.Module):
 
     def _site(self, site: str, x: torch.Tensor, num_prefix: int,
               rope: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-        branch = partial(getattr(self, f'_{site}_branch'), rope=rope)
-        adapter = self._adapter(site)
-        residual = x if adapter is None else x + adapter(x)
         # _layer_branch applies stochastic depth to its two parts itself.
         drop_path = self.drop_path if site != 'layer' else nn.Identity()
-        if self.mode == 'complete' or site not in self.dispatchers:
-            mask = x.new_ones(x.shape[:2])
-            return residual + drop_path(branch(x)), mask[:, num_prefix:]
-        mask = self.dispatchers[site](x, num_prefix)
-        token_mixing = site in TOKEN_MIXING_SITES
-        if self.mode == 'masked':
-            key_mask = mask.detach() if token_mixing else None
-            out = residual + drop_path(branch(x, key_mask) * mask.unsqueeze(-1))
-        else:
-            # the sparse paths add into their output in place: never into the block's input
-            out = residual if adapter is not None else x.clone()
-            sparse = sparse_token_mixing if token_mixing else sparse_tokenwise
-            out = sparse(branch, x, mask, out)
-        return out, mask[:, num_prefix:]
+        dispatcher = self.dispatchers[site] if site in self.dispatchers else None
+        return run_site(self.mode, partial(getattr(self, f'_{site}_branch'), rope=rope), x,
+                        num_prefix, dispatcher, self._adapter(site), drop_path,
+                        token_mixing=site in TOKEN_MIXING_SITES)
 
     def forward(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
