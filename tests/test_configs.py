@@ -172,11 +172,9 @@ TIMM_MODEL_OF = {
 }
 
 
-@pytest.mark.parametrize('base', sorted(TIMM_MODEL_OF))
-def test_family_configs_build_the_model_their_timm_checkpoint_computes(base):
-    """The backbone a config builds loads the timm model's weights and computes its
-    forward_features (random weights, 224 px, complete mode, 2 blocks); the VTAB-1K and the six
-    complete data-set configs exist for it."""
+def assert_config_computes_timm_model(config, timm_name):
+    """The backbone ``config`` builds loads timm's ``timm_name`` weights and computes its
+    forward_features (random weights, 224 px, complete mode, 2 blocks)."""
     import timm
     import torch
     from mmengine.registry import init_default_scope
@@ -185,22 +183,50 @@ def test_family_configs_build_the_model_their_timm_checkpoint_computes(base):
     import dyt_mm.cls  # noqa: F401
     from dyt_mm import dyt_mode
     from dyt_mm.models.dyt.vit import resolve_arch
-    names = {osp.basename(p) for p in IMAGE}
-    assert {f'dyt-r0.5_{base}_{d}.py' for d in ('cifar100', 'svhn', 'food101', 'fgvc-aircraft',
-                                                 'stanford-cars', 'oxford-pets')} <= names
     init_default_scope('mmpretrain')
-    cfg = Config.fromfile(osp.join(REPO, f'configs/vtab1k/dyt-r0.5_{base}_vtab1k-cifar100.py'))
-    assert cfg.model.backbone.init_cfg.checkpoint == f'checkpoints/{base}_dyt.pth'
+    cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
-    # two of the twelve blocks keep the test fast; every option of the config is still used
+    # two of the blocks keep the test fast; every option of the config is still used
     cfg.model.backbone.arch = dict(resolve_arch(cfg.model.backbone.arch), depth=2)
     torch.manual_seed(0)
     vit = MODELS.build(cfg.model).backbone.vit.eval()
-    reference = timm.create_model(TIMM_MODEL_OF[base], pretrained=False, img_size=224,
-                                  depth=2).eval()
+    reference = timm.create_model(timm_name, pretrained=False, img_size=224, depth=2).eval()
     vit.load_pretrained(reference.state_dict())
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad(), dyt_mode(vit, 'complete'):
         # fresh adapters add exactly zero (their up-projections start at zero)
         torch.testing.assert_close(vit(x).tokens, reference.forward_features(x), atol=1e-4,
                                    rtol=0)
+
+
+@pytest.mark.parametrize('base', sorted(TIMM_MODEL_OF))
+def test_family_configs_build_the_model_their_timm_checkpoint_computes(base):
+    """The VTAB-1K and the six complete data-set configs exist for each family, and its
+    VTAB-1K config computes its timm model."""
+    names = {osp.basename(p) for p in IMAGE}
+    assert {f'dyt-r0.5_{base}_{d}.py' for d in ('cifar100', 'svhn', 'food101', 'fgvc-aircraft',
+                                                 'stanford-cars', 'oxford-pets')} <= names
+    config = osp.join(REPO, f'configs/vtab1k/dyt-r0.5_{base}_vtab1k-cifar100.py')
+    assert Config.fromfile(config).model.backbone.init_cfg.checkpoint == \
+        f'checkpoints/{base}_dyt.pth'
+    assert_config_computes_timm_model(config, TIMM_MODEL_OF[base])
+
+
+# ------------------------------------------------------------------ ViT-L (paper, Tables 18, 19)
+def test_vit_l_configs_are_the_papers_and_compute_timm_vit_large():
+    """CIFAR-100, SVHN, Food-101 at five rates with d = 64; the 19 VTAB-1K tasks at r = 0.5
+    with d = 8; all on the converted ViT-L/16 IN-21K, which timm's vit_large_patch16_224
+    computes."""
+    rates = ('0.1', '0.3', '0.5', '0.7', '0.9')
+    image = {osp.basename(p) for p in IMAGE if '_vit-l16-in21k_' in p}
+    assert image == {f'dyt-r{r}_vit-l16-in21k_{d}.py' for r in rates
+                     for d in ('cifar100', 'svhn', 'food101')}
+    vtab = [p for p in VTAB if '_vit-l16-in21k_' in p]
+    assert {Config.fromfile(p).train_dataloader.dataset.task for p in vtab} == set(VTAB1K_TASKS)
+    assert all('dyt-r0.5_' in osp.basename(p) for p in vtab) and len(vtab) == 19
+    for path in vtab[:1] + sorted(p for p in IMAGE if '_vit-l16-in21k_' in p)[:1]:
+        backbone = Config.fromfile(path).model.backbone
+        assert backbone.arch == 'large'
+        assert backbone.init_cfg.checkpoint == 'checkpoints/vit-l16-in21k_dyt.pth'
+    config = osp.join(REPO, 'configs/vtab1k/dyt-r0.5_vit-l16-in21k_vtab1k-cifar100.py')
+    assert_config_computes_timm_model(config, 'vit_large_patch16_224')

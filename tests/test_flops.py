@@ -37,13 +37,14 @@ def images(batch, size=32, seed=0):
     return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-def test_vit_base_dense_is_17_58_gflops(monkeypatch):
-    # only the shapes matter: skip the (slow) random initialisation of 86 M weights
+@pytest.mark.parametrize('arch,paper', [('base', 17.58e9), ('large', 61.60e9)])
+def test_dense_vit_flops_are_the_papers(arch, paper, monkeypatch):
+    # only the shapes matter: skip the (slow) random initialisation of 86 M / 303 M weights
     monkeypatch.setattr(DyTViT, '_init_base_weights', lambda self: None)
     for layer in (torch.nn.Linear, torch.nn.Conv2d):
         monkeypatch.setattr(layer, 'reset_parameters', lambda self: None)
-    flops = ViTFlops(DyTViT('base')).dense()
-    assert flops == pytest.approx(17.58e9, rel=0.005)
+    flops = ViTFlops(DyTViT(arch)).dense()
+    assert flops == pytest.approx(paper, rel=0.005)
 
 
 @pytest.mark.parametrize('num_experts', [1, 3])

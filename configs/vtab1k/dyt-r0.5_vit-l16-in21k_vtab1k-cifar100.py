@@ -1,0 +1,7 @@
+# VTAB-1K cifar100: DyT r = 0.5, d = 8 on ViT-L/16 IN-21K. Paper (Table 19): 79.1 top-1.
+_base_ = '../_base_/vtab1k_dyt_vit-l16.py'
+
+model = dict(head=dict(num_classes=100), dyt_loss=dict(target_rate=0.5))
+train_dataloader = dict(dataset=dict(task='cifar'))
+val_dataloader = dict(dataset=dict(task='cifar'))
+test_dataloader = val_dataloader
