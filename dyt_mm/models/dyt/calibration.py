@@ -43,10 +43,6 @@ def dispatch_sites(model: nn.Module) -> Tuple[DyTNetwork, List[TokenDispatcher]]
     if len(vits) != 1:
         raise ValueError(f'{type(model).__name__} must hold exactly one DyT ViT, has {len(vits)}')
     vit = vits[0]
-    if not isinstance(vit, DyTViT):
-        # the recorded gate logits of all sites are stacked: they must have one length
-        raise ValueError(f'calibration serves the DyT ViT only, not {type(vit).__name__} '
-                         '(whose stages have different token counts)')
     dispatchers = [vit.blocks[i].dispatchers[site] for i, site in vit.sites]
     if not dispatchers:
         raise ValueError('this model has no dispatchers (dispatch=None): there is no keep rate '
@@ -264,6 +260,10 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
     the result is within ``tol`` (a warning says so when it is not).
     """
     vit, dispatchers = dispatch_sites(model)
+    if not isinstance(vit, DyTViT):
+        # the recorded gate logits of all sites are stacked: they must have one length
+        raise ValueError(f'calibrate_budget serves the DyT ViT only, not {type(vit).__name__} '
+                         '(whose stages have different token counts)')
     budget = _Budget(target, vit)
     forward = forward or _default_forward(model)
     max_passes = len(dispatchers) + 1 if max_passes is None else max_passes

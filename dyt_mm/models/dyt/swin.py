@@ -257,22 +257,25 @@ class DyTSwin(DyTNetwork):
             shift (as in timm). Inputs must be multiples of ``patch_size x
             2^(stages - 1)`` (32 for Swin-B), so that patch merging never pads.
         window_size: attention window of the pre-training grid (7 for ``window7``).
+        variant: what the dispatchers skip: ``mlp`` only (window attention
+            sees every token; the paper's Table 17).
         adapter, dispatch, freeze_base: as :class:`~.vit.DyTViT` (parallel
             adapters only: the MLP is the one site).
         fused_attn: ``scaled_dot_product_attention``; False spells out the
             matmuls (for FLOP counters).
     """
 
-    variant = 'mlp'
     num_prefix = 0
 
     def __init__(self, arch: Union[str, dict] = 'base', img_size=224, patch_size: int = 4,
                  window_size: int = 7, in_channels: int = 3, mlp_ratio: float = 4.0,
-                 qkv_bias: bool = True, drop_path_rate: float = 0.0,
+                 qkv_bias: bool = True, drop_path_rate: float = 0.0, variant: str = 'mlp',
                  adapter: Optional[dict] = DEFAULT_ADAPTER,
                  dispatch: Optional[dict] = DEFAULT_DISPATCH, freeze_base: bool = True,
                  fused_attn: bool = True):
         super().__init__()
+        check_choice('Swin dispatch variant', variant, SwinBlock.sites)
+        self.variant = variant
         spec = resolve_swin_arch(arch)
         self.depths, self.num_heads = tuple(spec['depths']), tuple(spec['num_heads'])
         self.depth = sum(self.depths)
