@@ -28,7 +28,7 @@ EVA02_ROPE_REF_GRID = (16, 16)
 _EVA_KEYS = re.compile(r'blocks\.\d+\.(attn\.(q_proj|q_bias)|gamma_1)')
 # signs of ViT families this package cannot compute exactly
 _UNSUPPORTED = {
-    'relative_position_bias_table': 'relative position bias (BEiT, or a Swin: DyTSwin)',
+    'relative_position_bias_table': 'relative position bias (BEiT)',
     'attn.q_norm.weight': 'query/key normalisation (qk_norm)',
     'attn_pool.': 'attention pooling head (SigLIP MAP)',
     'layers.': 'blocks named layers.N (Swin/PVT, or mmpretrain/mmseg ViT naming)',

@@ -8,6 +8,7 @@ s in site order, and :meth:`flops_counter` counts it.
 """
 from typing import Optional, Tuple
 
+import torch
 from torch import nn
 
 # Parameter-name fragments of what DyT adds to a pre-trained network.
@@ -19,7 +20,8 @@ class DyTNetwork(nn.Module):
 
     Subclasses set ``blocks`` (every dispatched block, in order), ``variant``,
     ``depth`` (number of blocks), ``num_prefix``, ``patch_size``,
-    ``in_channels`` and ``img_size``.
+    ``in_channels``, ``img_size``, a ``patch_embed.proj`` convolution and
+    ``check_input_size(height, width)``.
     """
 
     @property
@@ -42,6 +44,15 @@ class DyTNetwork(nn.Module):
     def freeze_base(self) -> None:
         for name, param in self.named_parameters():
             param.requires_grad = self.is_dyt_param(name)
+
+    def patch_tokens(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """``(B, in_channels, H, W)`` images -> ``(B, N, C)`` patch tokens and their grid."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'expected input of shape (B, {self.in_channels}, H, W), '
+                             f'got {tuple(x.shape)}')
+        self.check_input_size(*x.shape[-2:])
+        x = self.patch_embed.proj(x)
+        return x.flatten(2).transpose(1, 2), tuple(x.shape[-2:])
 
     def flops_counter(self, num_image_tokens: Optional[int] = None):
         """The analytic FLOPs counter (``dense``, ``complete``, ``per_sample``,

@@ -344,13 +344,8 @@ class DyTSwin(DyTNetwork):
         return grid
 
     def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'expected input of shape (B, {self.in_channels}, H, W), '
-                             f'got {tuple(x.shape)}')
-        self.check_input_size(*x.shape[-2:])
-        x = self.patch_embed.proj(x)
-        grid = tuple(x.shape[-2:])
-        return self.patch_embed.norm(x.flatten(2).transpose(1, 2)), grid
+        x, grid = self.patch_tokens(x)
+        return self.patch_embed.norm(x), grid
 
     def pool(self, tokens: torch.Tensor, how: str = 'avg_featmap') -> torch.Tensor:
         """Mean of the output tokens (timm's global average pooling; Swin has no class token)."""

@@ -217,13 +217,7 @@ class DyTViT(DyTNetwork):
 
         Prefix order as in timm: class, distillation, register tokens.
         """
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'expected input of shape (B, {self.in_channels}, H, W), '
-                             f'got {tuple(x.shape)}')
-        self.check_input_size(*x.shape[-2:])
-        x = self.patch_embed.proj(x)
-        grid = tuple(x.shape[-2:])
-        x = x.flatten(2).transpose(1, 2)
+        x, grid = self.patch_tokens(x)
         pos_embed = self.pos_embed_for(grid)
         prefix = [t.expand(x.shape[0], -1, -1)
                   for t in (self.cls_token, self.dist_token, self.reg_token) if t is not None]
