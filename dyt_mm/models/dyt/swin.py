@@ -11,7 +11,7 @@ A stage's tokens are coarser than the first stage's (4 x 4 patches of stage 1
 per token in stage 3), so :class:`DyTSwin` returns each site's mask on the
 finest grid (see :class:`~.vit.DyTOutput`).
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -58,13 +58,6 @@ def window_partition(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window[0] * window[1], C)
 
 
-def window_reverse(windows: torch.Tensor, window: Tuple[int, int], H: int, W: int) -> torch.Tensor:
-    """Inverse of :func:`window_partition`."""
-    C = windows.shape[-1]
-    x = windows.reshape(-1, H // window[0], W // window[1], window[0], window[1], C)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, H, W, C)
-
-
 def relative_position_index(window: Tuple[int, int]) -> torch.Tensor:
     """``(wh*ww, wh*ww)``: each query/key pair's row in the ``(2wh-1)(2ww-1)`` bias table."""
     coords = torch.stack(torch.meshgrid(torch.arange(window[0]), torch.arange(window[1]),
@@ -86,6 +79,29 @@ def shifted_window_mask(grid: Tuple[int, int], window: Tuple[int, int],
     regions = window_partition(regions, window).squeeze(-1)
     differ = regions[:, None, :] != regions[:, :, None]
     return torch.zeros(differ.shape).masked_fill(differ, _OTHER_REGION)
+
+
+class WindowLayout(NamedTuple):
+    """Where the tokens of an ``H x W`` grid go in a (shifted, padded) window partition."""
+    order: torch.Tensor  # (windows * area,) token of each window slot; H*W for padding
+    slot: torch.Tensor  # (H*W,) the slot of each token
+    padded: bool
+    mask: Optional[torch.Tensor]  # (windows, area, area) region mask of a shifted partition
+
+
+def window_layout(grid: Tuple[int, int], window: Tuple[int, int],
+                  shift: Tuple[int, int]) -> WindowLayout:
+    """timm's partition as one gather: cyclic shift by ``-shift``, zero padding at the
+    bottom and right to whole windows, windows in row-major order."""
+    H, W = grid
+    padded = (-(-H // window[0]) * window[0], -(-W // window[1]) * window[1])
+    tokens = torch.arange(H * W).reshape(H, W).roll((-shift[0], -shift[1]), dims=(0, 1))
+    tokens = F.pad(tokens, (0, padded[1] - W, 0, padded[0] - H), value=H * W)
+    order = window_partition(tokens[None, :, :, None], window).flatten()
+    # the padding slots (value H*W) sort last
+    slot = order.argsort(stable=True)[:H * W]
+    mask = shifted_window_mask(padded, window, shift) if any(shift) else None
+    return WindowLayout(order, slot, padded != tuple(grid), mask)
 
 
 class WindowAttention(nn.Module):
@@ -120,10 +136,12 @@ class WindowAttention(nn.Module):
         """``x``: ``(B * windows, N, C)``; ``mask``: ``(windows, N, N)`` or None."""
         Bw, N, C = x.shape
         q, k, v = self.qkv(x).reshape(Bw, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        bias = self.position_bias()
-        if mask is not None:  # each window its own mask: (B, windows, heads, N, N) views
-            bias = bias + mask[:, None]
-            q, k, v = (t.unflatten(0, (-1, mask.shape[0])) for t in (q, k, v))
+        bias = self.position_bias().unsqueeze(0)
+        if mask is not None:
+            # each window its own mask: windows join the heads, (B, windows * heads, N, .)
+            # against one (1, windows * heads, N, N) bias; 4-D keeps sdpa's fast CPU kernel
+            bias = (bias + mask[:, None]).reshape(1, -1, N, N)
+            q, k, v = (t.reshape(Bw // mask.shape[0], -1, N, t.shape[-1]) for t in (q, k, v))
         if self.fused_attn:
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         else:
@@ -159,32 +177,31 @@ class SwinBlock(DispatchedBlock):
         if attached:
             raise ValueError(f'the Swin blocks take parallel adapters (Adapter, MoEAdapter) '
                              f'only, got one attached at {sorted(attached)}')
-        self._masks: Dict[tuple, torch.Tensor] = {}
+        self._layouts: Dict[tuple, WindowLayout] = {}
 
-    def region_mask(self, padded: Tuple[int, int], x: torch.Tensor) -> Optional[torch.Tensor]:
-        """The shifted partition's mask of a padded grid, made once per grid and device."""
-        if not any(self.shift):
-            return None
-        key = (padded, x.device, x.dtype)
-        if key not in self._masks:
-            self._masks[key] = shifted_window_mask(padded, self.window, self.shift).to(x)
-        return self._masks[key]
+    def layout(self, grid: Tuple[int, int], x: torch.Tensor) -> WindowLayout:
+        """The window layout of ``grid``, made once per grid and device."""
+        key = (grid, x.device, x.dtype)
+        if key not in self._layouts:
+            layout = window_layout(grid, self.window, self.shift)
+            mask = None if layout.mask is None else layout.mask.to(x)
+            self._layouts[key] = layout._replace(order=layout.order.to(x.device),
+                                                 slot=layout.slot.to(x.device), mask=mask)
+        return self._layouts[key]
 
     def window_attention(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
-        """Attention of ``(B, H*W, C)`` tokens within their (shifted) windows."""
+        """Attention of ``(B, H*W, C)`` tokens within their (shifted) windows.
+
+        One gather into windows and one back (timm: roll, pad, partition and
+        their inverses, each a copy of the batch).
+        """
         B, _, C = x.shape
-        H, W = grid
-        x = x.reshape(B, H, W, C)
-        if any(self.shift):
-            x = torch.roll(x, shifts=(-self.shift[0], -self.shift[1]), dims=(1, 2))
-        pad_h, pad_w = (-H) % self.window[0], (-W) % self.window[1]
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-        padded = (H + pad_h, W + pad_w)
-        windows = self.attn(window_partition(x, self.window), self.region_mask(padded, x))
-        x = window_reverse(windows, self.window, *padded)[:, :H, :W]
-        if any(self.shift):
-            x = torch.roll(x, shifts=self.shift, dims=(1, 2))
-        return x.reshape(B, H * W, C)
+        layout = self.layout(grid, x)
+        if layout.padded:  # padding slots read a zero token
+            x = torch.cat([x, x.new_zeros(B, 1, C)], dim=1)
+        windows = x.index_select(1, layout.order).reshape(-1, self.window[0] * self.window[1], C)
+        out = self.attn(windows, layout.mask).reshape(B, -1, C)
+        return out.index_select(1, layout.slot)
 
     def _mlp_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None
                     ) -> torch.Tensor:
