@@ -15,7 +15,7 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 from torch import nn
 
-from ..models.dyt import DyTViT, ViTFlops, dyt_mode
+from ..models.dyt import DyTNetwork, dyt_mode
 from .inputs import random_backbone_inputs
 from .loading import dyt_parts
 from .probe import BackboneCall
@@ -35,7 +35,7 @@ class _Call(nn.Module):
 
 
 @torch.no_grad()
-def count_outside_vit(module: nn.Module, inputs: tuple, vit: DyTViT, **kwargs) -> Dict:
+def count_outside_vit(module: nn.Module, inputs: tuple, vit: DyTNetwork, **kwargs) -> Dict:
     """Trace ``module(*inputs, **kwargs)`` once with ``vit`` in complete mode.
 
     Returns ``outside`` (FLOPs not in the ViT), ``frames`` (ViT images per
@@ -73,15 +73,14 @@ class ModelFlops:
         num_image_tokens: image tokens per ViT image at the counted size.
     """
 
-    def __init__(self, vit: DyTViT, frames: int, outside: float, num_image_tokens: int):
+    def __init__(self, vit: DyTNetwork, frames: int, outside: float, num_image_tokens: int):
         self.vit = vit
         self.frames = frames
         self.outside = outside
         self.num_image_tokens = num_image_tokens
 
-    def vit_flops(self) -> ViTFlops:
-        # Only the token count matters to the FLOPs, not the grid's shape.
-        return ViTFlops(self.vit, grid=(self.num_image_tokens, 1))
+    def vit_flops(self):
+        return self.vit.flops_counter(self.num_image_tokens)
 
     def dense(self) -> float:
         """The plain pre-trained ViT (no adapters, nothing skipped) plus heads."""
@@ -99,12 +98,12 @@ class ModelFlops:
         return self.outside + backbone_flops(self.vit, call)
 
 
-def backbone_flops(vit: DyTViT, call: BackboneCall) -> torch.Tensor:
+def backbone_flops(vit: DyTNetwork, call: BackboneCall) -> torch.Tensor:
     """The ViT's FLOPs on each backbone input of a recorded call, as ``sparse`` runs it.
 
     Summed over the frames of a clip.
     """
-    vit_flops = ViTFlops(vit, grid=(call.masks.shape[-1], 1))
+    vit_flops = vit.flops_counter(call.masks.shape[-1])
     kept = call.kept
     return vit_flops.per_sample(kept.flatten(0, 1)).reshape(kept.shape[:2]).sum(dim=1)
 

@@ -8,7 +8,7 @@ from mmengine.model import is_model_wrapper
 from torch import nn
 
 from ..models.backbone_base import DyTBackboneBase
-from ..models.dyt import DyTViT
+from ..models.dyt import DyTNetwork
 from ..utils.peft import load_checkpoint_strictly
 from .toolbox import init_default_scope_of
 
@@ -24,12 +24,12 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
-def dyt_parts(model: nn.Module) -> Tuple[DyTBackboneBase, DyTViT]:
+def dyt_parts(model: nn.Module) -> Tuple[DyTBackboneBase, DyTNetwork]:
     """The one DyT backbone of ``model`` (or ``model`` itself) and its ViT."""
     if is_model_wrapper(model):
         model = model.module
     backbones = [m for m in model.modules() if isinstance(m, DyTBackboneBase)]
-    vits = [m for m in model.modules() if isinstance(m, DyTViT)]
+    vits = [m for m in model.modules() if isinstance(m, DyTNetwork)]
     if len(backbones) != 1 or len(vits) != 1:
         raise ValueError(f'the analysis tools need a model with exactly one DyT backbone and one '
                          f'DyT ViT; {type(model).__name__} has {len(backbones)} and {len(vits)}')

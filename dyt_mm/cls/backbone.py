@@ -7,12 +7,29 @@ from mmpretrain.registry import MODELS
 from ..models.backbone_base import DyTBackboneBase
 from ..models.dyt import DEFAULT_ADAPTER, DEFAULT_DISPATCH, DyTOutput
 from ..models.dyt.block import check_choice
+from ..models.dyt.swin import DyTSwin
 
 OUT_TYPES = ('cls_token', 'avg_featmap')
 
 
+class DyTClsBackbone(DyTBackboneBase):
+    """A DyT network pooled into one feature vector per image (``out_type``)."""
+
+    out_type = 'avg_featmap'
+
+    def pool(self, out: DyTOutput) -> torch.Tensor:
+        return self.vit.pool(out.tokens, self.out_type)
+
+    def forward_with_masks(self, x: torch.Tensor) -> Tuple[Tuple[torch.Tensor], torch.Tensor]:
+        out = self.forward_dyt(x)
+        return (self.pool(out), ), out.masks
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
+        return self.forward_with_masks(x)[0]
+
+
 @MODELS.register_module()
-class DyTVisionTransformer(DyTBackboneBase):
+class DyTVisionTransformer(DyTClsBackbone):
     """DyT ViT for image classification (mmpretrain scope).
 
     Args:
@@ -45,12 +62,21 @@ class DyTVisionTransformer(DyTBackboneBase):
             init_cfg=init_cfg)
         self.out_type = out_type
 
-    def pool(self, out: DyTOutput) -> torch.Tensor:
-        return self.vit.pool(out.tokens, self.out_type)
 
-    def forward_with_masks(self, x: torch.Tensor) -> Tuple[Tuple[torch.Tensor], torch.Tensor]:
-        out = self.forward_dyt(x)
-        return (self.pool(out), ), out.masks
+@MODELS.register_module()
+class DyTSwinTransformer(DyTClsBackbone):
+    """DyT Swin Transformer for image classification (mmpretrain scope): the mean of
+    the last stage's tokens, as timm's Swin.
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
-        return self.forward_with_masks(x)[0]
+    Args:
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base
+            (a timm Swin file or one made by ``tools/convert/timm_vit_to_dyt.py``).
+        **swin_options: see :class:`dyt_mm.models.dyt.swin.DyTSwin` (arch,
+            img_size, patch_size, window_size, drop_path_rate, adapter,
+            dispatch, freeze_base, ...).
+    """
+
+    network = DyTSwin
+
+    def __init__(self, init_cfg: Optional[dict] = None, **swin_options):
+        super().__init__(swin_options, init_cfg=init_cfg)

@@ -8,7 +8,7 @@ from mmpretrain.structures import DataSample
 
 from ..models.dyt import dyt_mode
 from ..models.task_base import DyTTaskMixin
-from .backbone import DyTVisionTransformer
+from .backbone import DyTClsBackbone
 
 
 @MODELS.register_module()
@@ -29,7 +29,7 @@ class DyTImageClassifier(DyTTaskMixin, ImageClassifier):
     def __init__(self, *args, dyt_loss: Optional[dict] = None, train_mode: str = 'masked',
                  test_mode: str = 'sparse', **kwargs):
         super().__init__(*args, **kwargs)
-        self.init_dyt(DyTVisionTransformer, dyt_loss, train_mode, test_mode)
+        self.init_dyt(DyTClsBackbone, dyt_loss, train_mode, test_mode)
 
     def _logits_and_masks(self, inputs: torch.Tensor, mode: str):
         with dyt_mode(self.backbone, mode):

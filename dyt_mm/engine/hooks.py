@@ -7,7 +7,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from ..models.dyt import DyTViT, ViTFlops, set_tau
+from ..models.dyt import DyTNetwork, set_tau
 
 
 def _unwrap(model):
@@ -17,7 +17,7 @@ def _unwrap(model):
 class _DispatchRecorder:
     """Collects per-sample kept-token counts from every non-complete ViT forward."""
 
-    def __init__(self, vit: DyTViT):
+    def __init__(self, vit: DyTNetwork):
         self.vit = vit
         self.kept: List[torch.Tensor] = []
         self.num_image_tokens = None
@@ -101,8 +101,8 @@ class DyTHook(Hook):
 
     # ----------------------------------------------------------- discovery
     @staticmethod
-    def find_vit(runner) -> DyTViT:
-        vits = [m for m in _unwrap(runner.model).modules() if isinstance(m, DyTViT)]
+    def find_vit(runner) -> DyTNetwork:
+        vits = [m for m in _unwrap(runner.model).modules() if isinstance(m, DyTNetwork)]
         if len(vits) != 1:
             raise RuntimeError(f'DyTHook needs a model with exactly one DyT ViT, found {len(vits)}')
         return vits[0]
@@ -161,8 +161,7 @@ class DyTHook(Hook):
         """Keep rates and FLOPs from ``(samples, sites)`` kept-token counts."""
         vit = self._recorder.vit
         rates = kept.double().mean(dim=0) / num_image_tokens
-        # Only the token count matters to the FLOPs, not the grid's shape.
-        flops = ViTFlops(vit, grid=(num_image_tokens, 1))
+        flops = vit.flops_counter(num_image_tokens)
         per_sample = flops.per_sample(kept)
         figures = {'keep_rate': rates.mean().item()}
         figures.update({f'keep_rate_l{i}': r.item() for i, r in enumerate(rates)})

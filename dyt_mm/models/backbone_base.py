@@ -1,4 +1,4 @@
-"""What the three toolbox backbones share: the DyT ViT and its frozen base weights."""
+"""What the toolbox backbones share: the DyT network and its frozen base weights."""
 from typing import Dict, List, Optional
 
 import torch
@@ -8,11 +8,13 @@ from .dyt import DyTOutput, DyTViT
 
 
 class DyTBackboneBase(BaseModule):
-    """Holds one :class:`DyTViT` as ``self.vit``; the toolbox layers subclass it.
+    """Holds one DyT network (class ``network``: :class:`DyTViT` unless a subclass says
+    otherwise, e.g. :class:`~.dyt.swin.DyTSwin`) as ``self.vit``; the toolbox layers
+    subclass it. (``vit`` is the name in every saved state dict, whatever the network.)
 
     Pre-trained base weights come from ``init_cfg=dict(type='Pretrained',
     checkpoint=PATH)`` (a file made by ``tools/convert/timm_vit_to_dyt.py``,
-    or any timm/JAX ViT file). They are read with ``weights_only=True`` or
+    or any timm/JAX ViT or timm Swin file). They are read with ``weights_only=True`` or
     safetensors and checked key by key; anything but the DyT parameters
     missing, or any unexpected or mis-shaped key, is an error, never a silent
     partial load.
@@ -25,9 +27,11 @@ class DyTBackboneBase(BaseModule):
     but none of its base, and adds the base from ``init_cfg``.
     """
 
+    network = DyTViT
+
     def __init__(self, vit_cfg: dict, init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        self.vit = DyTViT(**vit_cfg)
+        self.vit = self.network(**vit_cfg)
         self.register_load_state_dict_pre_hook(self._add_frozen_base)
 
     @property

@@ -1,4 +1,4 @@
-"""Convert a timm or Google/JAX ViT checkpoint to the DyT backbone naming.
+"""Convert a timm or Google/JAX ViT (or a timm Swin) checkpoint to the DyT backbone naming.
 
     python tools/convert/timm_vit_to_dyt.py SRC DST [--img-size 224] [--force]
         [--arch ARCH] [--model FAMILY] [--patch-size P] [--no-class-token]
@@ -12,6 +12,11 @@ LayerScale, registers, SwiGLU/RoPE) are read off the checkpoint and printed;
 ``embed_dims=64,depth=2,num_heads=4[,mlp_ratio=4]``), ``--model`` (a family),
 ``--patch-size`` and ``--no-class-token`` override what was found. A checkpoint
 of another family is an error naming what was found.
+
+A Swin Transformer (timm's ``swin_*`` layout, or Microsoft's original one with
+patch merging at the end of each stage) converts to ``DyTSwin`` (backbone
+``DyTSwinTransformer``): widths, depths, heads and the window are read off it;
+``--arch``, ``--model``, ``--patch-size`` and ``--no-class-token`` do not apply.
 
 The classification head is dropped and the position embeddings are resized
 (bicubic) from the pre-training grid to ``--img-size``. DST holds
@@ -39,9 +44,11 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 
 import dyt_mm  # noqa: F401  (compatibility layer before torch and the toolboxes)
 
-from dyt_mm.models.dyt import ARCH_PRESETS, DyTViT
-from dyt_mm.models.dyt.families import FAMILIES, family_options, infer_vit_config
+from dyt_mm.models.dyt import ARCH_PRESETS, DyTSwin, DyTViT
+from dyt_mm.models.dyt.families import (FAMILIES, family_options, infer_swin_config,
+                                        infer_vit_config, is_swin)
 from dyt_mm.models.dyt.pretrained import convert_for, read_weights, to_vit_names
+from dyt_mm.models.dyt.swin import SWIN_PRESETS
 from dyt_mm.utils.checkpoint import atomic_save
 
 _ARCH_KEYS = {'embed_dims': int, 'depth': int, 'num_heads': int, 'mlp_ratio': float}
@@ -121,6 +128,8 @@ def describe(family: str, options: dict) -> str:
 def convert(args) -> dict:
     """The converted checkpoint as a dict of plain types and tensors; prints what it found."""
     state = to_vit_names(read_weights(args.src))
+    if is_swin(state):
+        return convert_swin(args, state)
     family, options, notes = infer_vit_config(state)
     print(f'found in {os.path.basename(args.src)}: {describe(family, options)}; pre-trained at '
           f'{options.pop("img_size")} px')
@@ -141,6 +150,32 @@ def convert(args) -> dict:
     if args.no_class_token:
         options['class_token'] = False
     model = DyTViT(img_size=args.img_size, freeze_base=False, **options)
+    return checked_checkpoint(args, model, state, family, options)
+
+
+def convert_swin(args, state) -> dict:
+    """A Swin checkpoint for ``DyTSwin``; only ``--img-size`` applies."""
+    given = [flag for flag, value in (('--arch', args.arch), ('--model', args.model),
+                                      ('--patch-size', args.patch_size),
+                                      ('--no-class-token', args.no_class_token)) if value]
+    if given:
+        raise ValueError(f'{args.src} is a Swin checkpoint: its architecture is read off it, '
+                         f'{", ".join(given)} do(es) not apply')
+    family, options, notes = infer_swin_config(state)
+    arch = options['arch']
+    print(f'found in {os.path.basename(args.src)}: family swin; embed_dims '
+          f'{arch["embed_dims"]}, depths {arch["depths"]}, heads {arch["num_heads"]}, patch '
+          f'{options["patch_size"]}, window {options["window_size"]}; pre-trained at '
+          f'{options.pop("img_size")} px')
+    for note in notes:
+        print(f'note: {note}')
+    options['arch'] = next((name for name, dims in SWIN_PRESETS.items() if dims == arch), arch)
+    model = DyTSwin(img_size=args.img_size, freeze_base=False, **options)
+    return checked_checkpoint(args, model, state, family, options)
+
+
+def checked_checkpoint(args, model, state, family: str, options: dict) -> dict:
+    """``state`` checked against ``model`` key by key, with what a config must set."""
     state = convert_for(model, state)
     # contiguous copies: views of a larger source tensor would save all of it
     state = {k: v.detach().contiguous().clone() for k, v in state.items()}
@@ -176,9 +211,10 @@ def main(argv=None) -> int:
     state = checkpoint['state_dict']
     params = sum(v.numel() for v in state.values())
     meta = checkpoint['meta']
+    pos_embed = f', pos_embed {tuple(state["pos_embed"].shape)}' if 'pos_embed' in state else ''
     print(f'converted {args.src} -> {args.dst}: {len(state)} tensors, {params / 1e6:.2f} M '
           f'parameters, {meta["family"]}, arch {meta["arch"]}, patch {meta["patch_size"]}, '
-          f'img_size {args.img_size}, pos_embed {tuple(state["pos_embed"].shape)}')
+          f'img_size {args.img_size}{pos_embed}')
     if meta['vit']:
         print(f'backbone options these weights need: {meta["vit"]}')
     return 0

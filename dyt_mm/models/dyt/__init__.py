@@ -1,4 +1,4 @@
-"""The DyT core in plain PyTorch: dispatcher, adapters, block, ViT, FLOPs, losses."""
+"""The DyT core in plain PyTorch: dispatcher, adapters, block, ViT, Swin, FLOPs, losses."""
 from contextlib import contextmanager
 
 from torch import nn
@@ -8,9 +8,11 @@ from .block import VARIANTS, DyTBlock
 from .calibration import calibrate_budget, set_threshold_offsets, threshold_offsets
 from .dispatcher import (DEFAULT_DISPATCH, RandomDispatcher, SampleDispatcher, TokenDispatcher,
                          build_dispatcher)
-from .flops import ViTFlops
+from .flops import SwinFlops, ViTFlops
 from .losses import DyTObjective, distill_kl, rate_loss
+from .network import DyTNetwork
 from .site import MODES, DispatchedBlock, run_site
+from .swin import DyTSwin
 from .vit import ARCH_PRESETS, DyTOutput, DyTViT
 
 
@@ -48,7 +50,8 @@ def set_tau(model: nn.Module, tau: float) -> None:
 __all__ = [
     'Adapter', 'MoEAdapter', 'LoRA', 'VPTPrompts', 'build_adapter', 'TokenDispatcher',
     'SampleDispatcher', 'RandomDispatcher', 'build_dispatcher', 'DyTBlock', 'DispatchedBlock', 'run_site', 'DyTViT',
-    'DyTOutput', 'ViTFlops', 'DyTObjective', 'rate_loss', 'distill_kl', 'set_mode', 'dyt_mode',
+    'DyTOutput', 'ViTFlops', 'DyTNetwork', 'DyTSwin', 'SwinFlops', 'DyTObjective', 'rate_loss',
+    'distill_kl', 'set_mode', 'dyt_mode',
     'set_tau', 'calibrate_budget', 'threshold_offsets', 'set_threshold_offsets', 'MODES',
     'VARIANTS', 'ARCH_PRESETS', 'DEFAULT_ADAPTER', 'DEFAULT_DISPATCH'
 ]

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .dispatcher import TokenDispatcher
-from .flops import ViTFlops
+from .network import DyTNetwork
 from .vit import DyTViT
 
 OFFSET_NAME = 'threshold_offset'
@@ -37,9 +37,9 @@ def is_threshold_offset(name: str) -> bool:
     return name.rsplit('.', 1)[-1] == OFFSET_NAME
 
 
-def dispatch_sites(model: nn.Module) -> Tuple[DyTViT, List[TokenDispatcher]]:
+def dispatch_sites(model: nn.Module) -> Tuple[DyTNetwork, List[TokenDispatcher]]:
     """The one DyT ViT of ``model`` (or ``model`` itself) and its dispatchers, in site order."""
-    vits = [m for m in model.modules() if isinstance(m, DyTViT)]
+    vits = [m for m in model.modules() if isinstance(m, DyTNetwork)]
     if len(vits) != 1:
         raise ValueError(f'{type(model).__name__} must hold exactly one DyT ViT, has {len(vits)}')
     vit = vits[0]
@@ -95,7 +95,7 @@ class _Chunk(NamedTuple):
 class _Recorder:
     """Gate logits and masks of every ViT call while active."""
 
-    def __init__(self, vit: DyTViT, dispatchers: List[TokenDispatcher]):
+    def __init__(self, vit: DyTNetwork, dispatchers: List[TokenDispatcher]):
         self.chunks: List[_Chunk] = []
         self._logits: List[torch.Tensor] = []
         self._handles = [d.gate.register_forward_hook(self._on_gate) for d in dispatchers]
@@ -118,7 +118,7 @@ class _Recorder:
 class _Budget:
     """The calibration target and how to measure it on recorded chunks."""
 
-    def __init__(self, target: Target, vit: DyTViT):
+    def __init__(self, target: Target, vit: DyTNetwork):
         if isinstance(target, dict):
             if len(target) != 1 or next(iter(target)) not in TARGET_KINDS:
                 raise ValueError(f'target must be a keep rate, dict(keep_rate=R) or '
@@ -146,7 +146,7 @@ class _Budget:
     def gflops(self, chunks: List[_Chunk], kept: Optional[List[torch.Tensor]] = None) -> float:
         """Mean backbone GFLOPs per ViT image at the chunks' (or the given) kept counts."""
         kept = kept if kept is not None else [c.kept for c in chunks]
-        total = sum(ViTFlops(self.vit, grid=(c.logits.shape[2], 1)).per_sample(k).sum().item()
+        total = sum(self.vit.flops_counter(c.logits.shape[2]).per_sample(k).sum().item()
                     for c, k in zip(chunks, kept))
         return total / sum(len(k) for k in kept) / 1e9
 
@@ -216,7 +216,7 @@ def _default_forward(model: nn.Module) -> Callable:
 
 
 @torch.no_grad()
-def _run(vit: DyTViT, dispatchers: List[TokenDispatcher], forward: Callable,
+def _run(vit: DyTNetwork, dispatchers: List[TokenDispatcher], forward: Callable,
          data: Iterable) -> List[_Chunk]:
     recorder = _Recorder(vit, dispatchers)
     try:
@@ -260,6 +260,10 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
     the result is within ``tol`` (a warning says so when it is not).
     """
     vit, dispatchers = dispatch_sites(model)
+    if not isinstance(vit, DyTViT):
+        # the recorded gate logits of all sites are stacked: they must have one length
+        raise ValueError(f'calibrate_budget serves the DyT ViT only, not {type(vit).__name__} '
+                         '(whose stages have different token counts)')
     budget = _Budget(target, vit)
     forward = forward or _default_forward(model)
     max_passes = len(dispatchers) + 1 if max_passes is None else max_passes

@@ -6,6 +6,10 @@ DINOv2 (LayerScale, optional registers) and EVA-02 (SwiGLU, 2-D RoPE). Each
 maps onto options of the one :class:`~.vit.DyTViT`; :func:`infer_vit_config`
 returns them. timm's EVA naming is renamed to the ViT's by
 :func:`eva_to_timm_vit` (same function, fused qkv).
+
+Swin Transformers (timm's, or Microsoft's original layout) map onto
+:class:`~.swin.DyTSwin`: :func:`is_swin`, :func:`to_timm_swin`,
+:func:`infer_swin_config`.
 """
 import inspect
 import re
@@ -24,7 +28,7 @@ EVA02_ROPE_REF_GRID = (16, 16)
 _EVA_KEYS = re.compile(r'blocks\.\d+\.(attn\.(q_proj|q_bias)|gamma_1)')
 # signs of ViT families this package cannot compute exactly
 _UNSUPPORTED = {
-    'relative_position_bias_table': 'relative position bias (BEiT/Swin)',
+    'relative_position_bias_table': 'relative position bias (BEiT)',
     'attn.q_norm.weight': 'query/key normalisation (qk_norm)',
     'attn_pool.': 'attention pooling head (SigLIP MAP)',
     'layers.': 'blocks named layers.N (Swin/PVT, or mmpretrain/mmseg ViT naming)',
@@ -185,3 +189,59 @@ def family_options(family: str) -> dict:
               'eva02': dict(mlp_act='swiglu', rope_ref_grid=EVA02_ROPE_REF_GRID),
               'mae': dict(fc_norm=True)}
     return forced.get(family, {})
+
+
+_SWIN_BLOCK = re.compile(r'layers\.(\d+)\.blocks\.(\d+)\.')
+# buffers that Microsoft's Swin checkpoints hold and a DyTSwin computes
+_SWIN_BUFFERS = ('relative_position_index', 'attn_mask')
+
+
+def is_swin(state: StateDict) -> bool:
+    return 'layers.0.blocks.0.attn.relative_position_bias_table' in state
+
+
+def to_timm_swin(state: StateDict) -> StateDict:
+    """A Swin state dict in timm's layout: Microsoft's original checkpoints merge patches
+    at the *end* of stage i (timm: at the start of stage i + 1) and hold buffers."""
+    original = 'layers.0.downsample.reduction.weight' in state
+    out = {}
+    for name, tensor in state.items():
+        if name.rsplit('.', 1)[-1] in _SWIN_BUFFERS:
+            continue
+        if original:
+            name = re.sub(r'^layers\.(\d+)\.downsample',
+                          lambda m: f'layers.{int(m.group(1)) + 1}.downsample', name)
+        out[name] = tensor
+    return out
+
+
+def infer_swin_config(state: StateDict) -> Tuple[str, dict, List[str]]:
+    """``('swin', DyTSwin keyword arguments, notes)`` of a Swin state dict in timm's layout
+    (:func:`to_timm_swin`, heads dropped): widths, depths, heads and the window are read
+    off the tensors; the pre-training size is not in a checkpoint (see the notes)."""
+    missing = [k for k in ('patch_embed.proj.weight', 'layers.0.blocks.0.mlp.fc2.weight')
+               if k not in state]
+    if missing:
+        raise UnsupportedCheckpoint(f'not a Swin checkpoint of timm\'s layout: no '
+                                    f'{", ".join(missing)}')
+    embed_dims, _, patch, _ = state['patch_embed.proj.weight'].shape
+    depths: Dict[int, int] = {}
+    for key in state:
+        m = _SWIN_BLOCK.match(key)
+        if m:
+            stage, block = int(m.group(1)), int(m.group(2))
+            depths[stage] = max(depths.get(stage, 0), block + 1)
+    heads = [state[f'layers.{i}.blocks.0.attn.relative_position_bias_table'].shape[1]
+             for i in sorted(depths)]
+    table = state['layers.0.blocks.0.attn.relative_position_bias_table'].shape[0]
+    window = (_square_side(table) + 1) // 2
+    fc1 = state['layers.0.blocks.0.mlp.fc1.weight']
+    arch = dict(embed_dims=embed_dims, depths=tuple(depths[i] for i in sorted(depths)),
+                num_heads=tuple(heads))
+    # timm's Swins (swin_*_window7_224, *_window12_384) end in one window of the last stage
+    img_size = patch * window * 2**(len(depths) - 1)
+    options = dict(arch=arch, patch_size=patch, window_size=window,
+                   mlp_ratio=fc1.shape[0] / embed_dims, img_size=img_size)
+    notes = [f'pre-training size {img_size} px assumed: a Swin checkpoint does not hold it; '
+             f'timm\'s window-{window} Swins end in one window of {window} x {window} tokens']
+    return 'swin', options, notes

@@ -37,6 +37,13 @@ def mlp_flops(tokens, dim, hidden, gated=False, inner_norm=False):
     return layer_norm_flops(tokens, dim) + (3 if gated else 2) * tokens * dim * hidden + inner
 
 
+def window_attention_flops(tokens, padded_tokens, dim, window_area):
+    """Swin's norm1 (on the tokens) + qkv, the two matmuls within windows and proj (on the
+    tokens padded to whole windows)."""
+    return (layer_norm_flops(tokens, dim) + 4 * padded_tokens * dim * dim
+            + 2 * padded_tokens * window_area * dim)
+
+
 def traced_flops(module: nn.Module, num_tokens: int, dim: int) -> int:
     """FLOPs of a token-wise module without a ``flops`` method, traced once per size."""
     cache = module.__dict__.setdefault('_dyt_traced_flops', {})
@@ -51,6 +58,13 @@ def traced_flops(module: nn.Module, num_tokens: int, dim: int) -> int:
             cache[num_tokens] = int(analyzer.total())
         module.train(was_training)
     return cache[num_tokens]
+
+
+def module_flops(module: nn.Module, num_tokens: int, dim: int) -> int:
+    """An adapter's or dispatcher's own ``flops``, else traced."""
+    if hasattr(module, 'flops'):
+        return module.flops(num_tokens)
+    return traced_flops(module, num_tokens, dim)
 
 
 class ViTFlops:
@@ -87,16 +101,11 @@ class ViTFlops:
         dispatchers = list(block.dispatchers.values())
         self.keeps_prefix = all(getattr(d, 'keeps_prefix', True) for d in dispatchers)
         self.adapters_per_block = sum(
-            self._module_flops(a, self.num_tokens + self.num_prompts)
+            module_flops(a, self.num_tokens + self.num_prompts, self.dim)
             for a in block.adapters.values())
         # a dispatcher of the user's without a ``flops`` method is counted as free
         self.dispatchers_per_block = sum(
             d.flops(self.num_image_tokens) for d in dispatchers if hasattr(d, 'flops'))
-
-    def _module_flops(self, module: nn.Module, num_tokens: int) -> int:
-        if hasattr(module, 'flops'):
-            return module.flops(num_tokens)
-        return traced_flops(module, num_tokens, self.dim)
 
     def _block(self, attn_tokens, mlp_tokens):
         return (attention_flops(attn_tokens, self.dim, self.attn_inner_norm)
@@ -127,4 +136,65 @@ class ViTFlops:
 
     def from_masks(self, masks: torch.Tensor) -> torch.Tensor:
         """Per-sample FLOPs from the ``(B, S, N_image)`` masks a forward returned."""
+        return self.per_sample(masks.sum(dim=-1))
+
+
+class SwinFlops:
+    """FLOPs of one :class:`~.swin.DyTSwin` at one finest token grid (the interface of
+    :class:`ViTFlops`: ``dense``, ``complete``, ``per_sample``, ``from_masks``).
+
+    Window attention is counted on the tokens padded to whole windows, as it
+    runs. A Swin returns its masks on the finest grid, so the kept counts
+    that ``per_sample`` takes are kept *areas*: a token of stage ``s`` covers
+    ``4^s`` finest tokens.
+    """
+
+    def __init__(self, swin, grid: Optional[Tuple[int, int]] = None):
+        grid = tuple(grid or swin.grid_size)
+        self.num_image_tokens = grid[0] * grid[1]
+        C0, patch = swin.stage_dims[0], swin.patch_size
+        # everything outside the MLPs: stem, attention, patch merging, final norm
+        fixed = (self.num_image_tokens * C0 * swin.in_channels * patch * patch
+                 + layer_norm_flops(self.num_image_tokens, C0))
+        tokens, dims, areas, adapters, dispatchers = [], [], [], 0, 0
+        for s, stage in enumerate(swin.layers):
+            C, n = swin.stage_dims[s], swin.stage_grid(grid, s)
+            if stage.downsample is not None:
+                fixed += layer_norm_flops(n[0] * n[1], 4 * swin.stage_dims[s - 1])
+                fixed += n[0] * n[1] * 4 * swin.stage_dims[s - 1] * C
+            for block in stage.blocks:
+                padded = [-(-g // w) * w for g, w in zip(n, block.window)]
+                fixed += window_attention_flops(n[0] * n[1], padded[0] * padded[1], C,
+                                                block.window[0] * block.window[1])
+                adapters += sum(module_flops(a, n[0] * n[1], C) for a in block.adapters.values())
+                # a dispatcher of the user's without a ``flops`` method is counted as free
+                dispatchers += sum(d.flops(n[0] * n[1]) for d in block.dispatchers.values()
+                                   if hasattr(d, 'flops'))
+                tokens.append(n[0] * n[1])
+                dims.append(C)
+                areas.append(4**s)
+        fixed += layer_norm_flops(tokens[-1], dims[-1])
+        self.fixed, self.adapters, self.dispatchers = fixed, adapters, dispatchers
+        self.site_tokens = torch.tensor(tokens, dtype=torch.float64)
+        self.site_dims = torch.tensor(dims, dtype=torch.float64)
+        self.site_areas = torch.tensor(areas, dtype=torch.float64)
+        self.mlp_ratio = swin.mlp_ratio
+
+    def _mlps(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The MLP sites' FLOPs at ``(..., S)`` token counts, summed over the sites."""
+        return mlp_flops(tokens, self.site_dims, self.site_dims * self.mlp_ratio).sum(dim=-1)
+
+    def dense(self) -> float:
+        return float(self.fixed + self._mlps(self.site_tokens))
+
+    def complete(self) -> float:
+        return self.dense() + self.adapters
+
+    def per_sample(self, kept: torch.Tensor) -> torch.Tensor:
+        """``kept``: ``(B, S)`` kept areas per site (finest-grid tokens; the masks' sums)."""
+        mlps = self._mlps(kept.double() / self.site_areas)
+        return self.fixed + mlps + self.adapters + self.dispatchers
+
+    def from_masks(self, masks: torch.Tensor) -> torch.Tensor:
+        """Per-sample FLOPs from the ``(B, S, N_finest)`` masks a forward returned."""
         return self.per_sample(masks.sum(dim=-1))

@@ -12,7 +12,9 @@ import numpy as np
 import torch
 
 from ...utils.checkpoint import CheckpointError, load_tensors
-from .families import eva_to_timm_vit, is_eva
+from .families import eva_to_timm_vit, is_eva, is_swin, to_timm_swin
+from .network import DyTNetwork
+from .swin import DyTSwin
 from .vit import DyTViT, resize_pos_embed
 
 StateDict = Dict[str, torch.Tensor]
@@ -138,8 +140,8 @@ def compare_states(own: StateDict, state: StateDict,
     return missing, unexpected, mismatched
 
 
-def compare_keys(model: DyTViT, state: StateDict) -> Tuple[List[str], List[str], List[str]]:
-    """Like :func:`compare_states` for a ViT's base weights: DyT parameters may be missing."""
+def compare_keys(model: DyTNetwork, state: StateDict) -> Tuple[List[str], List[str], List[str]]:
+    """Like :func:`compare_states` for a network's base weights: DyT parameters may be missing."""
     return compare_states(model.state_dict(), state, model.is_dyt_param)
 
 
@@ -154,32 +156,43 @@ def describe_mismatch(missing, unexpected, mismatched) -> str:
 
 
 def to_vit_names(state: StateDict) -> StateDict:
-    """Any supported checkpoint's tensors (JAX, timm ViT or EVA, whole models) in the
-    DyT ViT's naming, heads dropped; position embeddings still at their own grid."""
+    """Any supported checkpoint's tensors (JAX, timm ViT or EVA, timm or Microsoft Swin,
+    whole models) in the DyT network's naming, heads dropped; position embeddings still at
+    their own grid."""
     if any(k.startswith('Transformer/') for k in state):
         state = jax_to_timm(state)
     state = to_backbone_names(state)
+    if is_swin(state):
+        return to_timm_swin(state)
     return eva_to_timm_vit(state) if is_eva(state) else state
 
 
-def convert_for(model: DyTViT, source) -> StateDict:
+def describe_arch(model: DyTNetwork) -> str:
+    if isinstance(model, DyTSwin):
+        return (f'DyT Swin (embed_dims={model.stage_dims[0]}, depths={model.depths}, '
+                f'num_heads={model.num_heads}, patch={model.patch_size}, '
+                f'window={model.window_size} at {model.img_size[0]}x{model.img_size[1]})')
+    return (f'DyT ViT (arch embed_dims={model.embed_dims}, depth={model.depth}, '
+            f'patch={model.patch_size})')
+
+
+def convert_for(model: DyTNetwork, source) -> StateDict:
     """Read ``source`` (path or state dict), rename, fit position embeddings, check."""
     state = read_weights(source) if isinstance(source, str) else dict(source)
     state = fit_pos_embed(model, to_vit_names(state))
     # A ViT built without the final norm (dense features are raw block outputs) has no use
     # for the checkpoint's; one that pools without fc_norm none for the pooled tokens' norm.
     unused = tuple(name for name in ('norm.', 'fc_norm.')
-                   if not isinstance(getattr(model, name[:-1]), torch.nn.LayerNorm))
+                   if not isinstance(getattr(model, name[:-1], None), torch.nn.LayerNorm))
     state = {k: v for k, v in state.items() if not k.startswith(unused)}
     problems = describe_mismatch(*compare_keys(model, state))
     if problems:
         where = source if isinstance(source, str) else 'the given state dict'
-        raise ValueError(f'pre-trained weights in {where} do not fit this DyT ViT '
-                         f'(arch embed_dims={model.embed_dims}, depth={model.depth}, '
-                         f'patch={model.patch_size}): {problems}')
+        raise ValueError(f'pre-trained weights in {where} do not fit this '
+                         f'{describe_arch(model)}: {problems}')
     return state
 
 
-def load_into(model: DyTViT, source) -> None:
+def load_into(model: DyTNetwork, source) -> None:
     state = convert_for(model, source)
     model.load_state_dict(state, strict=False)

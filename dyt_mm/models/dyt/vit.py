@@ -7,8 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .adapters import DEFAULT_ADAPTER
-from .block import VARIANT_SITES, DyTBlock, check_choice
+from .block import DyTBlock, check_choice
 from .dispatcher import DEFAULT_DISPATCH
+from .flops import ViTFlops
+from .network import DYT_PARAM_KEYS, DyTNetwork  # noqa: F401  (DYT_PARAM_KEYS: re-exported)
 
 # timm's shapes. Patch size is a separate argument (huge uses 14 in timm).
 ARCH_PRESETS = {
@@ -18,13 +20,14 @@ ARCH_PRESETS = {
     'large': dict(embed_dims=1024, depth=24, num_heads=16),
     'huge': dict(embed_dims=1280, depth=32, num_heads=16),
 }
-# Parameter-name fragments of what DyT adds to a pre-trained ViT.
-DYT_PARAM_KEYS = ('.dispatchers.', '.adapters.')
 
 
 class DyTOutput(NamedTuple):
     tokens: torch.Tensor  # (B, N, C) after the final norm
-    masks: torch.Tensor  # (B, S, N_image): one 0/1 mask per dispatch site, in order
+    # (B, S, N_image): one 0/1 mask per dispatch site, in order. A hierarchical network (Swin)
+    # gives every site's mask on its finest token grid: a coarser token's decision is repeated
+    # over the finest tokens it covers, so each site's mean is its keep rate.
+    masks: torch.Tensor
     hidden_states: Tuple[torch.Tensor, ...]  # raw block outputs at ``out_indices``
 
 
@@ -85,7 +88,7 @@ def resize_pos_embed(pos_embed: torch.Tensor, src_grid: Sequence[int], dst_grid:
     return torch.cat([prefix, grid], dim=1)
 
 
-class DyTViT(nn.Module):
+class DyTViT(DyTNetwork):
     """ViT with DyT blocks; parameter names follow timm's ViT for the base.
 
     Args:
@@ -178,20 +181,6 @@ class DyTViT(nn.Module):
         if freeze_base:
             self.freeze_base()
 
-    @property
-    def sites(self) -> Tuple[Tuple[int, str], ...]:
-        """``(block index, site)`` for each mask that ``forward`` returns, in order."""
-        return tuple((i, site) for i in range(self.depth) for site in VARIANT_SITES[self.variant])
-
-    @property
-    def has_dispatch(self) -> bool:
-        return any(len(block.dispatchers) for block in self.blocks)
-
-    @property
-    def mode(self) -> str:
-        modes = {blk.mode for blk in self.blocks}
-        return modes.pop() if len(modes) == 1 else 'mixed'
-
     def _init_base_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         for token in (self.cls_token, self.dist_token, self.reg_token):
@@ -203,12 +192,9 @@ class DyTViT(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def is_dyt_param(self, name: str) -> bool:
-        return any(key in '.' + name for key in DYT_PARAM_KEYS)
-
-    def freeze_base(self) -> None:
-        for name, param in self.named_parameters():
-            param.requires_grad = self.is_dyt_param(name)
+    def flops_counter(self, num_image_tokens: Optional[int] = None) -> ViTFlops:
+        # Only the token count matters to the FLOPs, not the grid's shape.
+        return ViTFlops(self, grid=None if num_image_tokens is None else (num_image_tokens, 1))
 
     def check_input_size(self, height: int, width: int) -> None:
         p = self.patch_size
@@ -231,13 +217,7 @@ class DyTViT(nn.Module):
 
         Prefix order as in timm: class, distillation, register tokens.
         """
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'expected input of shape (B, {self.in_channels}, H, W), '
-                             f'got {tuple(x.shape)}')
-        self.check_input_size(*x.shape[-2:])
-        x = self.patch_embed.proj(x)
-        grid = tuple(x.shape[-2:])
-        x = x.flatten(2).transpose(1, 2)
+        x, grid = self.patch_tokens(x)
         pos_embed = self.pos_embed_for(grid)
         prefix = [t.expand(x.shape[0], -1, -1)
                   for t in (self.cls_token, self.dist_token, self.reg_token) if t is not None]

@@ -1,0 +1,7 @@
+# DyT (MLP dispatch, d = 64, r = 0.7) on a frozen Swin-B IN-22K, SVHN.
+# Paper (Table 17): 97.21 top-1, 14.05 GFLOPs (dense Swin-B: 15.40).
+_base_ = [
+    '../_base_/models/dyt_swin-b-in22k.py', '../_base_/datasets/svhn_224.py',
+    '../_base_/schedules/complete_100e.py', '../_base_/cls_runtime.py'
+]
+model = dict(head=dict(num_classes=10), dyt_loss=dict(target_rate=0.7))
