@@ -9,6 +9,7 @@ from torch import nn
 from .adapters import DEFAULT_ADAPTER
 from .block import VARIANT_SITES, DyTBlock, check_choice
 from .dispatcher import DEFAULT_DISPATCH
+from .merging import check_merge_r, initial_state, merge_schedule, parse_merge
 
 # timm's shapes. Patch size is a separate argument (huge uses 14 in timm).
 ARCH_PRESETS = {
@@ -24,8 +25,13 @@ DYT_PARAM_KEYS = ('.dispatchers.', '.adapters.')
 
 class DyTOutput(NamedTuple):
     tokens: torch.Tensor  # (B, N, C) after the final norm
-    masks: torch.Tensor  # (B, S, N_image): one 0/1 mask per dispatch site, in order
+    # (B, S, N_image): one 0/1 mask per dispatch site, in order. With token merging a site
+    # sees fewer tokens (DyTViT.site_tokens): its mask is zero-padded after them.
+    masks: torch.Tensor
     hidden_states: Tuple[torch.Tensor, ...]  # raw block outputs at ``out_indices``
+    # With token merging, (B, S, N_image): for each site and original patch, the index of the
+    # site's image token that holds the patch (masks.gather(-1, sources): masks per patch).
+    sources: Optional[torch.Tensor] = None
 
 
 def _pair(value) -> Tuple[int, int]:
@@ -125,6 +131,10 @@ class DyTViT(nn.Module):
         rope_ref_grid: EVA-02's 2-D rotary position embedding in attention,
             with positions scaled to this pre-training grid [ref_feat_shape];
             None for no RoPE.
+        merge: ``dict(r=R)``: token merging (ToMe) of R image tokens per block,
+            between attention and the MLP (see :mod:`.merging`); None for
+            none. Needs ``variant='mlp'`` and no RoPE. ``merge_r`` can be
+            changed on a built model (0 turns merging off).
         fc_norm: normalise the pooled image tokens instead of the tokens
             (MAE fine-tuned with global average pooling) [fc_norm]: the final
             norm is then absent and :meth:`pool` applies ``fc_norm``.
@@ -139,7 +149,7 @@ class DyTViT(nn.Module):
                  dist_token: bool = False, no_embed_class: bool = False, pre_norm: bool = False,
                  mlp_act: str = 'gelu', layer_scale: Optional[float] = None,
                  inner_norms: Sequence[str] = (), rope_ref_grid: Optional[Sequence[int]] = None,
-                 fc_norm: bool = False):
+                 fc_norm: bool = False, merge: Optional[dict] = None):
         super().__init__()
         spec = resolve_arch(arch)
         self.embed_dims, self.depth = spec['embed_dims'], spec['depth']
@@ -155,6 +165,8 @@ class DyTViT(nn.Module):
         # prefix tokens that have a position embedding
         self.num_pos_prefix = 0 if no_embed_class else self.num_prefix
         self.variant = variant
+        self.rope_ref_grid = None if rope_ref_grid is None else _pair(rope_ref_grid)
+        self.merge_r = parse_merge(merge)
         self.out_indices = tuple(i % self.depth for i in out_indices)
 
         C = self.embed_dims
@@ -165,7 +177,6 @@ class DyTViT(nn.Module):
         self.reg_token = nn.Parameter(torch.zeros(1, num_reg_tokens, C)) if num_reg_tokens else None
         num_pos = self.num_pos_prefix + self.grid_size[0] * self.grid_size[1]
         self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, C))
-        self.rope_ref_grid = None if rope_ref_grid is None else _pair(rope_ref_grid)
         self.norm_pre = nn.LayerNorm(C, eps=norm_eps) if pre_norm else nn.Identity()
         dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
         self.blocks = nn.ModuleList(
@@ -182,6 +193,30 @@ class DyTViT(nn.Module):
     def sites(self) -> Tuple[Tuple[int, str], ...]:
         """``(block index, site)`` for each mask that ``forward`` returns, in order."""
         return tuple((i, site) for i in range(self.depth) for site in VARIANT_SITES[self.variant])
+
+    @property
+    def merge_r(self) -> int:
+        """Image tokens merged per block (ToMe); 0: no merging."""
+        return self._merge_r
+
+    @merge_r.setter
+    def merge_r(self, r: int) -> None:
+        r = check_merge_r(r)
+        if r and self.variant != 'mlp':
+            raise ValueError(f"token merging (merge r={r}) needs variant='mlp': attention must "
+                             f"see every token to match them, got variant={self.variant!r}")
+        if r and self.rope_ref_grid is not None:
+            raise ValueError(f'token merging (merge r={r}) does not work with rotary position '
+                             'embeddings (rope_ref_grid): a merged token has no one position')
+        self._merge_r = r
+
+    def site_tokens(self, num_image_tokens: int) -> torch.Tensor:
+        """``(S,)`` image tokens each dispatch site sees (fewer with token merging)."""
+        if not self.merge_r:
+            return torch.full((len(self.sites), ), num_image_tokens)
+        # merging needs variant 'mlp': one site per block, after the block's merge
+        return torch.tensor([mlp for _, mlp in merge_schedule(num_image_tokens, self.merge_r,
+                                                              self.depth)])
 
     @property
     def has_dispatch(self) -> bool:
@@ -258,13 +293,20 @@ class DyTViT(nn.Module):
     def forward(self, x: torch.Tensor) -> DyTOutput:
         x, grid = self.embed(x)
         rope = self.rope_for(grid)
-        masks, hidden = [], []
+        masks, hidden, sources = [], [], []
+        merge = initial_state(x, self.num_prefix, self.merge_r) if self.merge_r else None
+        num_image_tokens = x.shape[1] - self.num_prefix
         for i, block in enumerate(self.blocks):
-            x, block_masks = block(x, self.num_prefix, rope)
+            x, block_masks, merge = block(x, self.num_prefix, rope, merge)
+            if merge is not None:
+                # merged sites see fewer tokens: pad their masks to one shape
+                block_masks = [F.pad(m, (0, num_image_tokens - m.shape[-1])) for m in block_masks]
+                sources.extend(merge.sources for _ in block_masks)
             masks.extend(block_masks)
             if i in self.out_indices:
                 hidden.append(x)
-        return DyTOutput(self.norm(x), torch.stack(masks, dim=1), tuple(hidden))
+        return DyTOutput(self.norm(x), torch.stack(masks, dim=1), tuple(hidden),
+                         torch.stack(sources, dim=1) if sources else None)
 
     @torch.no_grad()
     def merge_adapters(self) -> int:
