@@ -112,7 +112,7 @@ def backbone_flops(vit: DyTViT, call: BackboneCall) -> torch.Tensor:
 def dispatch_summary(flops: ModelFlops, calls: List[BackboneCall]) -> Dict:
     """Per-input DyT FLOPs (mean, min, max, ratio to dense) and keep rates per site."""
     per_input = torch.cat([flops.per_input(call) for call in calls])
-    rates = torch.cat([call.masks.double().mean(dim=-1) for call in calls]).mean(dim=0)
+    rates = torch.cat([call.keep_rates for call in calls]).mean(dim=0)
     dense = flops.dense()
     return dict(
         num_inputs=per_input.numel(),

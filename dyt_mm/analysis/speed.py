@@ -46,7 +46,7 @@ def calibrate_keep_rate(model: nn.Module, inputs: torch.Tensor, rate: float) -> 
     finally:
         for handle in handles:
             handle.remove()
-    return probe.calls[0].masks.mean().item()
+    return probe.calls[0].keep_rate
 
 
 @contextmanager
@@ -147,7 +147,7 @@ def flops_ceiling(model_or_backbone: nn.Module, inputs: torch.Tensor) -> Dict:
     traced = count_outside_vit(backbone, (inputs[:1], ), vit)
     flops = ModelFlops(vit, traced['frames'], traced['outside'], traced['num_image_tokens'])
     sparse_flops = flops.per_input(probe.calls[0]).mean().item()
-    return dict(keep_rate=probe.calls[0].masks.mean().item(),
+    return dict(keep_rate=probe.calls[0].keep_rate,
                 ceiling=flops.complete() / sparse_flops,
                 gflops_complete=flops.complete() / 1e9, gflops_sparse=sparse_flops / 1e9)
 
