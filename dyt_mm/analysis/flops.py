@@ -91,6 +91,10 @@ class ModelFlops:
         """The DyT model with nothing skipped (adapters on)."""
         return self.outside + self.frames * self.vit_flops().complete()
 
+    def merged(self) -> float:
+        """The plain pre-trained ViT with the model's token merging, plus heads."""
+        return self.outside + self.frames * self.vit_flops().merged()
+
     def backbone_dense(self) -> float:
         return self.frames * self.vit_flops().dense()
 
