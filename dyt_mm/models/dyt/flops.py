@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .block import VARIANT_SITES, SwiGLU
-from .merging import matching_flops, merge_schedule
+from .merging import merge_schedule, merging_flops
 
 
 def layer_norm_flops(tokens, dim):
@@ -67,8 +67,8 @@ class ViTFlops:
 
     Token merging (``vit.merge_r``) shrinks the token count block by block
     along a fixed schedule: each block's attention and MLP are counted at
-    their own counts, plus the matching (the key similarities of the two
-    token sets).
+    their own counts, plus the merging itself (mostly the key similarities
+    of the two token sets).
     """
 
     def __init__(self, vit, grid: Optional[Tuple[int, int]] = None):
@@ -93,8 +93,8 @@ class ViTFlops:
         schedule = merge_schedule(self.num_image_tokens, self.merge_r, self.depth)
         self.attn_image_tokens = torch.tensor([a for a, _ in schedule], dtype=torch.float64)
         self.mlp_image_tokens = torch.tensor([m for _, m in schedule], dtype=torch.float64)
-        self.matching = sum(matching_flops(a, vit.embed_dims // vit.num_heads, self.merge_r)
-                            for a, _ in schedule)
+        self.merging = sum(merging_flops(a, vit.embed_dims // vit.num_heads, self.dim,
+                                         self.merge_r) for a, _ in schedule)
         # CLIP's norm before the blocks sees every token, the final norm what merging left
         norms = [(vit.norm_pre, self.num_tokens), (vit.norm, self.num_prefix + schedule[-1][1])]
         self.outer_norms = sum(layer_norm_flops(tokens, self.dim)
@@ -132,13 +132,13 @@ class ViTFlops:
     def _unskipped_blocks(self) -> float:
         prefix = self.num_prefix + self.num_prompts
         return self._block(self.attn_image_tokens + prefix,
-                           self.mlp_image_tokens + prefix).sum().item() + self.matching
+                           self.mlp_image_tokens + prefix).sum().item() + self.merging
 
     def merged(self) -> float:
         """The plain ViT (no adapters, no prompts) with this ViT's token merging."""
         blocks = self._block(self.attn_image_tokens + self.num_prefix,
                              self.mlp_image_tokens + self.num_prefix).sum().item()
-        return float(self.stem + blocks + self.matching + self.outer_norms)
+        return float(self.stem + blocks + self.merging + self.outer_norms)
 
     def complete(self) -> float:
         return float(self.stem + self._unskipped_blocks() + self.adapters + self.outer_norms)
@@ -155,7 +155,7 @@ class ViTFlops:
         attn_tokens = by_site.get('attn', by_site.get('layer', every['attn']))
         mlp_tokens = by_site.get('mlp', by_site.get('layer', every['mlp']))
         blocks = self._block(attn_tokens, mlp_tokens).sum(dim=1)
-        extra = self.adapters + self.dispatchers + self.matching
+        extra = self.adapters + self.dispatchers + self.merging
         return self.stem + self.outer_norms + blocks + extra
 
     def from_masks(self, masks: torch.Tensor) -> torch.Tensor:

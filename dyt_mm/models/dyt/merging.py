@@ -18,6 +18,7 @@ the token count shrinks per block along a fixed schedule
 For pictures, :class:`MergeState` also tracks ``sources``: for every
 original patch, the index of the image token that now holds it.
 """
+from functools import partial
 from typing import List, NamedTuple, Tuple
 
 import torch
@@ -101,33 +102,22 @@ def bipartite_matching(keys: torch.Tensor, r: int) -> Matching:
     return Matching(merged, partner.gather(1, merged), order[:, r:].sort(dim=-1).values)
 
 
-def _rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``x[b, index[b]]`` for ``(B, T, ...)`` x and ``(B, K)`` index."""
-    return x.gather(1, index.reshape(*index.shape, *(1, ) * (x.ndim - 2)).expand(
-        *index.shape, *x.shape[2:]))
-
-
-def _merge_sets(values: torch.Tensor, match: Matching) -> torch.Tensor:
-    """Sum each merged A row into its B row: ``(B, T, ...)`` -> ``(B, T - r, ...)``,
-    the unmerged A rows first, then the B rows."""
-    a, b = values[:, ::2], values[:, 1::2]
-    into = match.into.reshape(*match.into.shape, *(1, ) * (values.ndim - 2)).expand(
-        *match.into.shape, *values.shape[2:])
-    b = b.scatter_add(1, into, _rows(a, match.merged))
-    return torch.cat([_rows(a, match.unmerged), b], dim=1)
-
-
 def _new_positions(match: Matching, num_tokens: int) -> torch.Tensor:
-    """``(B, T)``: where each image token (or the token it merged into) is after merging."""
+    """``(B, T)``: where each image token goes when merging; a merged A token goes where
+    its B partner goes. The unmerged A tokens come first (in order), then the B tokens."""
     B, kept_a = match.unmerged.shape
-    positions = match.unmerged.new_empty(B, num_tokens)
-    a_positions = positions[:, ::2]
-    a_positions.scatter_(1, match.unmerged,
-                         torch.arange(kept_a, device=positions.device).expand(B, -1))
+    arange = partial(torch.arange, device=match.unmerged.device)
+    a_positions = match.unmerged.new_empty(B, (num_tokens + 1) // 2)
+    a_positions.scatter_(1, match.unmerged, arange(kept_a).expand(B, -1))
     a_positions.scatter_(1, match.merged, kept_a + match.into)
-    positions[:, ::2] = a_positions
-    positions[:, 1::2] = kept_a + torch.arange(num_tokens // 2, device=positions.device)
-    return positions
+    b_positions = (kept_a + arange(num_tokens // 2)).expand(B, -1)
+    positions = torch.stack([a_positions[:, :num_tokens // 2], b_positions], dim=2).flatten(1)
+    return torch.cat([positions, a_positions[:, num_tokens // 2:]], dim=1)  # odd T: last A
+
+
+def _rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x[b, index[b]]`` of ``(B, T, C)`` x for a ``(B, K)`` index."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def merge_tokens(x: torch.Tensor, keys: torch.Tensor, num_prefix: int,
@@ -137,22 +127,40 @@ def merge_tokens(x: torch.Tensor, keys: torch.Tensor, num_prefix: int,
     Returns the ``(B, N - r', C)`` tokens (prefix first, unchanged) and the
     updated sizes and sources; ``r' = min(r, T // 2)``; ``r' = 0`` returns ``x`` itself.
     """
-    T = x.shape[1] - num_prefix
+    B, N, C = x.shape
+    T = N - num_prefix
     r = merged_per_block(T, state.r)
     if r == 0:
         return x, state
     match = bipartite_matching(keys[:, num_prefix:], r)
-    sizes = state.sizes.unsqueeze(-1)
-    weighted = (x[:, num_prefix:] * sizes.to(x.dtype))
-    merged_sizes = _merge_sets(sizes, match)
-    merged = _merge_sets(weighted, match) / merged_sizes.to(x.dtype)
-    sources = _new_positions(match, T).gather(1, state.sources)
-    return (torch.cat([x[:, :num_prefix], merged], dim=1),
-            MergeState(state.r, merged_sizes.squeeze(-1), sources))
+    a, b = x[:, num_prefix::2], x[:, num_prefix + 1::2]
+    a_sizes, b_sizes = state.sizes[:, ::2], state.sizes[:, 1::2]
+    moved_sizes = a_sizes.gather(1, match.merged)
+    b_sizes = b_sizes.scatter_add(1, match.into, moved_sizes)
+    out = torch.cat([x[:, :num_prefix], _rows(a, match.unmerged), b], dim=1)
+    # Only the B tokens that take A tokens change: the size-weighted mean of a B token and
+    # what merges into it is the B token plus, per merged A token, its share of the new size
+    # times its difference from the B token. These r rows per sample are updated in place
+    # (index_add_ on CPU costs a pass over the whole tensor, index_copy_ only the rows); A
+    # tokens that merge into the same B token sum their updates first, so that the rows
+    # copied for one B token are equal.
+    kept_a = match.unmerged.shape[1]
+    rows = (num_prefix + kept_a + match.into
+            + (N - r) * torch.arange(B, device=x.device)[:, None]).flatten()
+    flat = out.view(-1, C)
+    into_b = flat.index_select(0, rows).view(B, r, C)
+    share = (moved_sizes / b_sizes.gather(1, match.into)).unsqueeze(-1).to(x.dtype)
+    same_b = (match.into.unsqueeze(2) == match.into.unsqueeze(1)).to(x.dtype)  # (B, r, r)
+    update = same_b @ (share * (_rows(a, match.merged) - into_b))
+    flat.index_copy_(0, rows, (into_b + update).view(-1, C))
+    sizes = torch.cat([a_sizes.gather(1, match.unmerged), b_sizes], dim=1)
+    return out, MergeState(state.r, sizes, _new_positions(match, T).gather(1, state.sources))
 
 
-def matching_flops(num_image_tokens: int, key_dim: int, r: int) -> int:
-    """Multiply-adds of one block's matching (the A x B key similarities); 0 without merging."""
-    if merged_per_block(num_image_tokens, r) == 0:
+def merging_flops(num_image_tokens: int, key_dim: int, dim: int, r: int) -> int:
+    """Multiply-adds of one block's merge: the A x B key similarities, and summing the
+    updates of the A tokens that merge into the same B token (r x r x dim); 0 without merging."""
+    merged = merged_per_block(num_image_tokens, r)
+    if merged == 0:
         return 0
-    return ((num_image_tokens + 1) // 2) * (num_image_tokens // 2) * key_dim
+    return ((num_image_tokens + 1) // 2) * (num_image_tokens // 2) * key_dim + merged**2 * dim
