@@ -3,13 +3,12 @@ import json
 import math
 import os
 import os.path as osp
-import warnings
 
 import numpy as np
 import pytest
 import torch
-from fvcore.nn import FlopCountAnalysis
 from helpers import run_tool, save_random_base, tiny_digits_cfg
+from test_flops import fvcore_flops
 
 from dyt_mm import DyTViT, ViTFlops, calibrate_budget, dyt_mode
 from dyt_mm.models.dyt import rate_loss
@@ -39,14 +38,6 @@ def tiny_vit(merge=dict(r=3), busy=True, **options):
 
 def images(batch, seed=0):
     return torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-
-
-def fvcore_flops(model, x) -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        analysis = FlopCountAnalysis(model, x)
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        return analysis.total()
 
 
 # ------------------------------------------------------------------ the merge itself

@@ -135,8 +135,8 @@ def draw_dispatch(pixels: np.ndarray, masks: np.ndarray, patch: int, sites: List
     bars.set_ylim(0, 1)
     bars.tick_params(axis='y', labelsize=7)
     merged = '; white lines outline merged tokens' if sources is not None else ''
-    bars.set_title(f'keep rate per layer (mean {site_rates.mean():.2f}); tinted tokens went through '
-                   f'{block}, dark ones skipped it{merged}', fontsize=8)
+    bars.set_title(f'keep rate per layer (mean {site_rates.mean():.2f}); tinted tokens went '
+                   f'through {block}, dark ones skipped it{merged}', fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

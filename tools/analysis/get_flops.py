@@ -4,13 +4,15 @@
                                        [--shape [T] H W] [--cfg-options k=v ...]
 
 One multiply-add is one FLOP and the attention matmuls are counted, so a dense
-ViT-B/16 at 224 x 224 is 17.58 G. With token merging (``merge=dict(r=R)``) a
-row gives the plain ViT with the same merging (the paper's Full + ToMe), and
-every DyT figure counts each block at the tokens merging left it. The DyT figures are per backbone input (an
+ViT-B/16 at 224 x 224 is 17.58 G. The DyT figures are per backbone input (an
 image, a crop, or a clip of T frames) and follow the masks the model produces
 on the first N samples of the config's test data; without that data (or with
 --shape) random inputs are used, and the output says so. The last line is
 the whole report as JSON.
+
+With token merging (``merge=dict(r=R)``) a row gives the plain ViT with the
+same merging (the paper's Full + ToMe), and every figure counts each block at
+the tokens merging left it.
 """
 import argparse
 import os.path as osp
