@@ -243,11 +243,12 @@ def test_segmentation_and_video_refuse_merging(toolbox):
 
 # ------------------------------------------------------------------ tools
 def test_group_edges_outline_each_merged_token():
-    sources = np.array([0, 0, 1, 2])  # a 2 x 2 grid of 2 px patches: the top row is one token
-    edges = group_edges(sources, 4, 4, 2)
-    assert not edges[:2].any()  # inside the merged top token
-    assert edges[2].all()  # the border between the top token and the bottom two
-    assert edges[3, 2] and not edges[3, 1]  # between the two bottom tokens
+    # a 3 x 2 grid of 2 px patches: the top row is one merged token, the others single patches
+    sources = np.array([0, 0, 1, 2, 3, 4])
+    edges = group_edges(sources, 6, 4, 2)
+    assert not edges[:2].any()  # inside the merged token
+    assert edges[2].all()  # its border with the two tokens below
+    assert not edges[3:].any()  # single-patch tokens are not outlined
 
 
 def test_train_then_draw_a_dyt_tome_model(digits_root, tmp_path):

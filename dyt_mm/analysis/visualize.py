@@ -59,15 +59,18 @@ def token_map(mask: np.ndarray, height: int, width: int, patch: int) -> np.ndarr
 
 
 def group_edges(sources: np.ndarray, height: int, width: int, patch: int) -> np.ndarray:
-    """``(H, W)`` True on the pixels where a patch borders one held by another merged token.
+    """``(H, W)`` True on the outline of every merged token (one holding several patches).
 
-    ``sources``: ``(N_image,)`` which token holds each patch (token merging).
-    The edge runs along the first pixel row/column of the later patch.
+    ``sources``: ``(N_image,)`` which token holds each patch (token merging). An
+    edge is drawn where a patch of a merged token borders a patch of another
+    token, along the first pixel row/column of the later patch. A merged
+    token's patches need not touch: each part is outlined.
     """
     grid = token_map(sources, height, width, patch)
+    merged = (np.bincount(sources) > 1)[grid]
     edges = np.zeros(grid.shape, dtype=bool)
-    edges[1:] |= grid[1:] != grid[:-1]
-    edges[:, 1:] |= grid[:, 1:] != grid[:, :-1]
+    edges[1:] |= (grid[1:] != grid[:-1]) & (merged[1:] | merged[:-1])
+    edges[:, 1:] |= (grid[:, 1:] != grid[:, :-1]) & (merged[:, 1:] | merged[:, :-1])
     return edges
 
 
