@@ -80,8 +80,8 @@ def inference(model: nn.Module, inputs: Union[str, Sequence[str]]):
     with scope_of_config(cfg):
         for path in [inputs] if isinstance(inputs, str) else inputs:
             sample, probe = run_on_file(model, cfg, path)
-            masks = [call.masks.transpose(0, 1).flatten(1) for call in probe.calls]
-            sample.keep_rates = torch.cat(masks, dim=1).float().mean(dim=1)
+            sample.keep_rates = torch.cat([call.keep_rates for call in probe.calls]).mean(
+                dim=0).float()
             sample.gflops = sum(backbone_flops(vit, call).sum().item()
                                 for call in probe.calls) / 1e9
             samples.append(sample)

@@ -14,7 +14,7 @@ IMAGE = sorted(glob.glob(osp.join(REPO, 'configs/image/dyt-*.py')))
 
 
 def test_all_vtab_tasks_at_three_rates():
-    paper = [p for p in VTAB if '_vit-b16-in21k_' in p]
+    paper = [p for p in VTAB if '_vit-b16-in21k_' in p and '-tome' not in p]
     assert len(paper) == 19 * 3
     tasks = {Config.fromfile(p).train_dataloader.dataset.task for p in paper}
     assert tasks == set(VTAB1K_TASKS)
@@ -23,7 +23,7 @@ def test_all_vtab_tasks_at_three_rates():
 @pytest.mark.parametrize('path', VTAB, ids=osp.basename)
 def test_vtab_config_matches_its_name(path):
     cfg = Config.fromfile(path)
-    rate = float(re.search(r'dyt-r([0-9.]+)_', osp.basename(path)).group(1))
+    rate = float(re.search(r'dyt-r([0-9.]+)[-_]', osp.basename(path)).group(1))
     task = cfg.train_dataloader.dataset.task
     assert cfg.model.dyt_loss.target_rate == rate
     assert cfg.model.head.num_classes == VTAB1K_TASKS[task]
@@ -79,6 +79,8 @@ METHOD_PARAMS = {
     'dyt-sample-r0.5': ADAPTER[64] + TOKEN_GATES,
     'dyt-random-r0.5': ADAPTER[64],
     'dyt-sample-random-r0.5': ADAPTER[64],
+    'full-tome8': VIT_B_PARAMS,  # token merging adds no parameter
+    'adaptformer-d8-tome8': ADAPTER[8],
 }
 FAMILIES = {  # folder -> (file name after the method prefix, count of configs per method)
     'vtab1k': ('_vit-b16-in21k_vtab1k-', 19),
@@ -108,6 +110,7 @@ def test_every_method_has_its_configs_in_each_family():
         expected.update({(folder, m): FAMILIES[folder][1] for m in others})
     expected.update({('image', m): 1 for m in
                      ('dyt-sample-r0.5', 'dyt-random-r0.5', 'dyt-sample-random-r0.5')})
+    expected.update({('vtab1k', m): 1 for m in ('full-tome8', 'adaptformer-d8-tome8')})
     assert counts == expected
 
 
@@ -159,7 +162,7 @@ def test_method_config_builds_with_the_formula_trainable_parameters(path, monkey
         assert loss.rate_weight == loss.complete_weight == loss.distill_weight == 0
     base_lr = {'vtab1k': 1e-3, 'image': 4e-3, 'seg': 1e-3, 'video': 5e-4}
     lr = cfg.optim_wrapper.optimizer.lr
-    full = _method(path) in ('full', 'dynamic-full-r0.5')
+    full = _method(path) in ('full', 'dynamic-full-r0.5', 'full-tome8')
     assert lr == pytest.approx(base_lr[folder] / (10 if full else 1))
 
 

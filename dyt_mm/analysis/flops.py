@@ -90,6 +90,10 @@ class ModelFlops:
         """The DyT model with nothing skipped (adapters on)."""
         return self.outside + self.frames * self.vit_flops().complete()
 
+    def merged(self) -> float:
+        """The plain pre-trained ViT with the model's token merging, plus heads."""
+        return self.outside + self.frames * self.vit_flops().merged()
+
     def backbone_dense(self) -> float:
         return self.frames * self.vit_flops().dense()
 
@@ -111,7 +115,7 @@ def backbone_flops(vit: DyTNetwork, call: BackboneCall) -> torch.Tensor:
 def dispatch_summary(flops: ModelFlops, calls: List[BackboneCall]) -> Dict:
     """Per-input DyT FLOPs (mean, min, max, ratio to dense) and keep rates per site."""
     per_input = torch.cat([flops.per_input(call) for call in calls])
-    rates = torch.cat([call.masks.double().mean(dim=-1) for call in calls]).mean(dim=0)
+    rates = torch.cat([call.keep_rates for call in calls]).mean(dim=0)
     dense = flops.dense()
     return dict(
         num_inputs=per_input.numel(),

@@ -11,6 +11,24 @@ class BackboneCall(NamedTuple):
     inputs: Optional[torch.Tensor]  # the backbone input, if kept
     batch_size: int  # backbone inputs (images, crops or clips) in this call
     masks: torch.Tensor  # (batch_size * frames, S, N_image) from the ViT
+    site_tokens: torch.Tensor  # (S,) image tokens each site saw (fewer with token merging)
+    sources: Optional[torch.Tensor] = None  # token merging: DyTOutput.sources
+
+    @property
+    def keep_rates(self) -> torch.Tensor:
+        """``(batch_size * frames, S)`` kept share of the image tokens each site saw."""
+        return self.masks.sum(dim=-1).double() / self.site_tokens
+
+    @property
+    def keep_rate(self) -> float:
+        """The kept share over every ViT image, site and token of the call."""
+        return self.keep_rates.mean().item()
+
+    @property
+    def patch_masks(self) -> torch.Tensor:
+        """``(batch_size * frames, S, N_image)`` masks per original patch: a merged token's
+        decision on each patch it holds (the masks themselves without merging)."""
+        return self.masks if self.sources is None else self.masks.gather(-1, self.sources)
 
     @property
     def frames(self) -> int:
@@ -44,7 +62,10 @@ class DispatchProbe:
 
     def _on_vit(self, module, args, output) -> None:
         inputs, batch_size = self._pending
-        self.calls.append(BackboneCall(inputs, batch_size, output.masks.detach().cpu()))
+        masks = output.masks.detach().cpu()
+        sources = None if output.sources is None else output.sources.cpu()
+        self.calls.append(BackboneCall(inputs, batch_size, masks,
+                                       module.site_tokens(masks.shape[-1]), sources))
 
     def __enter__(self) -> 'DispatchProbe':
         self._handles = [self.backbone.register_forward_pre_hook(self._on_backbone),

@@ -58,7 +58,11 @@ def flops_report(model: nn.Module, cfg: Config, num_samples: int,
         frames=flops.frames, image_tokens=flops.num_image_tokens, prefix_tokens=vit.num_prefix,
         dense_gflops=flops.dense() / 1e9, backbone_dense_gflops=flops.backbone_dense() / 1e9,
         outside_vit_gflops=flops.outside / 1e9, complete_gflops=flops.complete() / 1e9,
-        sites=site_labels(vit), threshold_offsets=threshold_offsets(vit).tolist(),
+        merge_r=vit.merge_r,
+        merged_gflops=flops.merged() / 1e9 if vit.merge_r else None,
+        sites=site_labels(vit),
+        # a model without dispatchers (full tuning, AdaptFormer) has no offsets
+        threshold_offsets=threshold_offsets(vit).tolist() if vit.has_dispatch else [],
         **dispatch_summary(flops, calls))
 
 

@@ -42,8 +42,10 @@ class DyTVisionTransformer(DyTClsBackbone):
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
         **vit_options: what a pre-trained family needs (``num_reg_tokens``,
             ``layer_scale``, ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...;
-            see :class:`dyt_mm.DyTViT`).
+            see :class:`dyt_mm.DyTViT`), and ``merge=dict(r=R)``: token
+            merging (ToMe), R image tokens per block.
     """
+    merges_tokens = True
 
     def __init__(self, arch='base', img_size=224, patch_size: int = 16, in_channels: int = 3,
                  drop_path_rate: float = 0.0, variant: str = 'mlp',

@@ -18,7 +18,10 @@ Outputs = List[torch.Tensor]
 
 
 def flat_tensors(outputs) -> Outputs:
-    """The tensors of a (nested) tuple or list of outputs, in order."""
+    """The tensors of a (nested) tuple or list of outputs, in order; None (an absent
+    optional output, such as ``DyTOutput.sources`` without token merging) has none."""
+    if outputs is None:
+        return []
     if isinstance(outputs, torch.Tensor):
         return [outputs]
     return [tensor for item in outputs for tensor in flat_tensors(item)]

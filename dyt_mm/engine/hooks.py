@@ -160,7 +160,7 @@ class DyTHook(Hook):
     def dispatch_figures(self, kept: torch.Tensor, num_image_tokens: int) -> Dict[str, float]:
         """Keep rates and FLOPs from ``(samples, sites)`` kept-token counts."""
         vit = self._recorder.vit
-        rates = kept.double().mean(dim=0) / num_image_tokens
+        rates = kept.double().mean(dim=0) / vit.site_tokens(num_image_tokens)
         flops = vit.flops_counter(num_image_tokens)
         per_sample = flops.per_sample(kept)
         figures = {'keep_rate': rates.mean().item()}

@@ -25,11 +25,20 @@ class DyTBackboneBase(BaseModule):
     inferencers, or a plain ``load_state_dict``), the backbone fills the base
     in first: a load hook sees a state dict with DyT entries of this backbone
     but none of its base, and adds the base from ``init_cfg``.
+
+    Token merging (``merge=dict(r=R)``, ToMe) is for backbones that set
+    ``merges_tokens``: it leaves no token grid to make maps of.
     """
+    merges_tokens = False
 
     network = DyTViT
 
     def __init__(self, vit_cfg: dict, init_cfg: Optional[dict] = None):
+        if vit_cfg.get('merge') is not None and not self.merges_tokens:
+            raise ValueError(
+                f'{type(self).__name__} cannot merge tokens (merge={vit_cfg["merge"]!r}): '
+                'token merging (ToMe) is for classification (DyTVisionTransformer) only, as '
+                'segmentation and video need every patch token; remove merge from the config')
         super().__init__(init_cfg=init_cfg)
         self.vit = self.network(**vit_cfg)
         self.register_load_state_dict_pre_hook(self._add_frozen_base)

@@ -67,7 +67,10 @@ class DyTTaskMixin:
                 losses['loss_complete'] = objective.complete_weight * complete_loss(complete)
             if objective.distill_weight > 0:
                 dynamic, teacher = distill_logits(outputs), distill_logits(complete)
-        losses.update(objective.extra_terms(masks, dynamic, teacher, class_dim))
+        vit = self.backbone.vit
+        # token merging: each site saw fewer tokens than the (padded) masks hold
+        site_tokens = vit.site_tokens(masks.shape[-1]).to(masks.device) if vit.merge_r else None
+        losses.update(objective.extra_terms(masks, dynamic, teacher, class_dim, site_tokens))
         return losses
 
     def parse_losses(self, losses: Dict[str, torch.Tensor]):

@@ -3,7 +3,7 @@
     python tools/analysis/benchmark.py CONFIG [--checkpoint CKPT] [--batch-size B]
                                        [--num-iters N] [--warmup W] [--calibrate-rate R]
                                        [--shape [T] H W] [--threads T] [--compile]
-                                       [--cfg-options k=v ...]
+                                       [--merge-r R] [--cfg-options k=v ...]
 
 The backbone runs B inputs (from the config's test data, or random ones) in
 both modes, alternating their order, after W warm-up rounds. Printed:
@@ -13,6 +13,11 @@ mode's peak memory; a progress bar (stderr) while it runs; JSON at the end.
 
 --compile times both modes torch.compile-d (inductor; each mode compiled on its
 first, untimed call; the sparse graph keeps its data-dependent token counts).
+
+--merge-r R times four runs of the same weights instead, interleaved: dense,
+DyT (sparse), ToMe (R tokens merged per block, complete) and DyT + ToMe
+(sparse), each with its speedup over dense and its FLOPs ceiling (paper,
+Table 5). With --calibrate-rate, DyT and DyT + ToMe are calibrated separately.
 
 --calibrate-rate R is a benchmark aid for models without trained dispatchers
 (no checkpoint): it sets each dispatcher's threshold offset so that it keeps
@@ -30,10 +35,10 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis import benchmark_report
-from dyt_mm.analysis.reports import (benchmark_header, format_rows, run_speed_tool, seconds_cell,
-                                     speedup_line)
-from dyt_mm.analysis.speed import MODES
-from dyt_mm.utils.cli import add_benchmark_arguments
+from dyt_mm.analysis.reports import (benchmark_header, calibrated_benchmark_inputs, format_rows,
+                                     run_speed_tool, seconds_cell, speedup_line)
+from dyt_mm.analysis.speed import MERGING_RUNS, MODES, compare_merging
+from dyt_mm.utils.cli import add_benchmark_arguments, int_at_least
 
 
 def parse_args(argv=None):
@@ -41,7 +46,12 @@ def parse_args(argv=None):
     add_benchmark_arguments(parser)
     parser.add_argument('--compile', action='store_true',
                         help='time torch.compile-d dense vs torch.compile-d sparse')
-    return parser.parse_args(argv)
+    parser.add_argument('--merge-r', type=int_at_least(1), metavar='R',
+                        help='time dense, DyT, ToMe and DyT + ToMe, merging R tokens per block')
+    args = parser.parse_args(argv)
+    if args.merge_r is not None and args.compile:
+        parser.error('--merge-r times eager runs; it does not combine with --compile')
+    return args
 
 
 def describe(args, report) -> str:
@@ -64,8 +74,37 @@ def describe(args, report) -> str:
     ])
 
 
+MERGING_NAMES = {'dense': 'dense', 'dyt': 'DyT', 'tome': 'ToMe', 'dyt_tome': 'DyT + ToMe'}
+
+
+def describe_merging(args, report) -> str:
+    runs = list(MERGING_RUNS)
+    rows = [('', *(MERGING_NAMES[r] for r in runs)),
+            ('throughput (inputs/s)', *(f"{report[f'throughput_{r}']:.2f}" for r in runs)),
+            ('batch time, s: median (min-max)', *(seconds_cell(report, r) for r in runs)),
+            ('backbone GFLOPs per input', *(f"{report[f'gflops_{r}']:.3f}" for r in runs)),
+            ('keep rate', *(f"{report[f'keep_rate_{r}']:.3f}" for r in runs)),
+            ('speedup over dense', *(f"{report[f'speedup_{r}']:.3f}x" for r in runs)),
+            ('ceiling (FLOPs ratio)', *(f"{report[f'ceiling_{r}']:.3f}x" for r in runs)),
+            ('efficiency', *(f"{report[f'efficiency_{r}']:.3f}" for r in runs))]
+    return '\n'.join(benchmark_header(args, report, 'run') + [
+        f"ToMe merges {report['merge_r']} image tokens per block; dense and ToMe run complete "
+        '(adapters on, nothing skipped), DyT and DyT + ToMe sparse', '', format_rows(rows)])
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.merge_r is not None:
+        def measure_merging(model, cfg, progress):
+            inputs, report = calibrated_benchmark_inputs(model, cfg, args.batch_size, None,
+                                                         args.shape)
+            report.update(compare_merging(model, inputs, args.merge_r, args.num_iters,
+                                          args.warmup, args.calibrate_rate, progress))
+            if args.calibrate_rate is not None:
+                report['calibrated_keep_rate'] = report['keep_rate_dyt_tome']
+            return report
+
+        return run_speed_tool(args, len(MERGING_RUNS), measure_merging, describe_merging)
 
     def measure(model, cfg, progress):
         return benchmark_report(model, cfg, args.batch_size, args.num_iters, args.warmup,

@@ -9,6 +9,10 @@ image, a crop, or a clip of T frames) and follow the masks the model produces
 on the first N samples of the config's test data; without that data (or with
 --shape) random inputs are used, and the output says so. The last line is
 the whole report as JSON.
+
+With token merging (``merge=dict(r=R)``) a row gives the plain ViT with the
+same merging (the paper's Full + ToMe), and every figure counts each block at
+the tokens merging left it.
 """
 import argparse
 import os.path as osp
@@ -51,6 +55,11 @@ def describe(args, report) -> str:
         ('dense model (plain ViT + rest)', gflops(dense), '1.000'),
         ('  ViT backbone', gflops(report['backbone_dense_gflops']), ''),
         ('  outside the ViT (heads, necks)', gflops(report['outside_vit_gflops']), ''),
+    ]
+    if report['merge_r']:
+        rows.append((f"dense + token merging (r = {report['merge_r']})",
+                     gflops(report['merged_gflops']), f"{report['merged_gflops'] / dense:.3f}"))
+    rows += [
         ('complete DyT (adapters, no skip)', gflops(report['complete_gflops']),
          f"{report['complete_gflops'] / dense:.3f}"),
     ]

@@ -13,6 +13,7 @@ from torch import nn
 
 from .adapters import DEFAULT_ADAPTER, build_adapters
 from .dispatcher import DEFAULT_DISPATCH, build_dispatcher
+from .merging import MergeState, merge_tokens
 from .registry import check_choice
 from .site import DispatchedBlock, KeptTokens, run_site
 
@@ -26,13 +27,20 @@ VARIANTS = tuple(VARIANT_SITES)
 TOKEN_MIXING_SITES = ('attn', 'layer')
 
 
-def key_padding_bias(key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Additive attention bias ``(B, 1, 1, N)`` that removes masked-out keys.
+def attention_bias(key_mask: Optional[torch.Tensor], key_bias: Optional[torch.Tensor],
+                   dtype: torch.dtype) -> Optional[torch.Tensor]:
+    """Additive attention bias ``(B, 1, 1, N)`` from a key mask and per-key logits (or None).
 
-    A large finite negative value instead of -inf keeps rows whose keys are
-    all masked finite (they are multiplied by zero afterwards anyway).
+    Masked-out keys get a large finite negative value instead of -inf, which
+    keeps rows whose keys are all masked finite (they are multiplied by zero
+    afterwards anyway). ``key_bias`` is added to every query's logit of that
+    key (ToMe's proportional attention: ``log(size)`` of merged tokens).
     """
-    bias = (1.0 - key_mask.to(dtype)) * torch.finfo(dtype).min
+    if key_mask is None and key_bias is None:
+        return None
+    bias = 0 if key_bias is None else key_bias.to(dtype)
+    if key_mask is not None:
+        bias = bias + (1.0 - key_mask.to(dtype)) * torch.finfo(dtype).min
     return bias[:, None, None, :]
 
 
@@ -56,6 +64,9 @@ class Attention(nn.Module):
     token of the sequence (identity rows for prefix tokens) rotating queries
     and keys (EVA-02's 2-D RoPE); kept rows take their own token's row.
     ``inner_norm`` adds EVA-02's LayerNorm before the output projection.
+    ``key_bias``: ``(B, N)`` logits added per key (token merging's log sizes);
+    ``return_keys`` also returns the keys averaged over heads ``(B, N, head_dim)``,
+    what token merging matches tokens by.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
@@ -76,14 +87,17 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
                 kept: Optional[KeptTokens] = None,
                 qkv_adapter: Optional[nn.Module] = None,
-                rope: Optional[torch.Tensor] = None) -> torch.Tensor:
+                rope: Optional[torch.Tensor] = None, key_bias: Optional[torch.Tensor] = None,
+                return_keys: bool = False):
         qkv = self.qkv(x)
         if qkv_adapter is not None:  # LoRA: token-wise, so it runs on kept rows as well
             qkv = qkv + qkv_adapter(x)
         if rope is not None:
             qkv = self._rotate(qkv, rope if kept is None else rope[kept.token])
         if kept is None:
-            return self.proj(self.norm(self._attend(qkv, key_mask)))
+            out, keys = self._attend(qkv, key_mask, key_bias=key_bias)
+            out = self.proj(self.norm(out))
+            return (out, keys) if return_keys else out
         B, K = kept.valid.shape
         packed = qkv.new_zeros(B, K, qkv.shape[-1])
         packed[kept.sample, kept.slot] = qkv
@@ -91,8 +105,8 @@ class Attention(nn.Module):
         # which scaled_dot_product_attention guards (Eq(1, K)); the spelled-out
         # matmuls trace.
         fused = self.fused_attn and not torch.compiler.is_compiling()
-        return self.proj(self.norm(
-            self._attend(packed, kept.valid, fused)[kept.sample, kept.slot]))
+        out, _ = self._attend(packed, kept.valid, fused)
+        return self.proj(self.norm(out[kept.sample, kept.slot]))
 
     def _rotate(self, qkv: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         """Rotary positions on q and k of ``(..., N, 3C)`` projections; ``rope`` is ``(N, 2 hd)``."""
@@ -102,12 +116,14 @@ class Attention(nn.Module):
         return torch.stack([q, k, v], dim=-3).flatten(-3)
 
     def _attend(self, qkv: torch.Tensor, key_mask: Optional[torch.Tensor],
-                fused: Optional[bool] = None) -> torch.Tensor:
-        """``(B, N, 3C)`` projections -> ``(B, N, C)`` attention output, before ``proj``."""
+                fused: Optional[bool] = None, key_bias: Optional[torch.Tensor] = None
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(B, N, 3C)`` projections -> ``(B, N, C)`` attention output, before ``proj``,
+        and the keys averaged over heads ``(B, N, head_dim)``."""
         B, N, _ = qkv.shape
         qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        bias = None if key_mask is None else key_padding_bias(key_mask, q.dtype)
+        bias = attention_bias(key_mask, key_bias, q.dtype)
         if self.fused_attn if fused is None else fused:
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         else:
@@ -116,7 +132,7 @@ class Attention(nn.Module):
                 attn = attn + bias
             x = attn.softmax(dim=-1) @ v
         # explicit width: in sparse mode N may be 0 (a layer that keeps no token)
-        return x.transpose(1, 2).reshape(B, N, self.num_heads * self.head_dim)
+        return x.transpose(1, 2).reshape(B, N, self.num_heads * self.head_dim), k.mean(dim=1)
 
 
 class QuickGELU(nn.Module):
@@ -285,36 +301,52 @@ class DyTBlock(DispatchedBlock):
                         num_prefix, dispatcher, self._adapter(site), drop_path,
                         token_mixing=site in TOKEN_MIXING_SITES)
 
-    def forward(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor] = None
-                ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor] = None,
+                merge: Optional[MergeState] = None
+                ) -> Tuple[torch.Tensor, List[torch.Tensor], Optional[MergeState]]:
         """Prompts (VPT-deep) join the prefix for this block only.
 
         ``rope``: ``(N_image, 2 * head_dim)`` rotary sin/cos of the image tokens
-        (EVA-02), or None; prefix tokens are not rotated.
+        (EVA-02), or None; prefix tokens are not rotated. ``merge``: token
+        merging's state (ToMe, see :mod:`.merging`), or None for none; merging
+        happens between attention and the MLP, so the MLP site (and its mask)
+        sees the merged tokens. Returns the tokens, one mask per site and the
+        new merge state.
         """
         prompts = self._adapter('prompts')
         if prompts is None:
-            return self._forward_sites(x, num_prefix, rope)
-        x, masks = self._forward_sites(prompts.insert(x, num_prefix),
-                                       num_prefix + prompts.num_prompts, rope)
-        return prompts.remove(x, num_prefix), masks
+            return self._forward_sites(x, num_prefix, rope, merge)
+        x, masks, merge = self._forward_sites(prompts.insert(x, num_prefix),
+                                              num_prefix + prompts.num_prompts, rope, merge)
+        return prompts.remove(x, num_prefix), masks, merge
 
-    def _forward_sites(self, x: torch.Tensor, num_prefix: int,
-                       rope: Optional[torch.Tensor]) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def _attend_and_merge(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor],
+                          merge: Optional[MergeState]
+                          ) -> Tuple[torch.Tensor, Optional[MergeState]]:
+        """The undispatched attention, then (with ``merge``) token merging by its keys."""
+        if merge is None:
+            return x + self.drop_path(self._attn_branch(x, rope=rope)), None
+        attn, keys = self.attn(self.norm1(x), qkv_adapter=self._adapter('qkv'),
+                               key_bias=merge.attention_bias(num_prefix), return_keys=True)
+        return merge_tokens(x + self.drop_path(self.ls1(attn)), keys, num_prefix, merge)
+
+    def _forward_sites(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor],
+                       merge: Optional[MergeState]
+                       ) -> Tuple[torch.Tensor, List[torch.Tensor], Optional[MergeState]]:
         if rope is not None:
             rope = with_identity_prefix(rope, num_prefix)
         masks = []
         if 'layer' in self.sites:
             x, mask = self._site('layer', x, num_prefix, rope)
-            return x, [mask]
+            return x, [mask], merge
         if 'attn' in self.sites:
             x, mask = self._site('attn', x, num_prefix, rope)
             masks.append(mask)
         else:
-            x = x + self.drop_path(self._attn_branch(x, rope=rope))
+            x, merge = self._attend_and_merge(x, num_prefix, rope, merge)
         if 'mlp' in self.sites:
             x, mask = self._site('mlp', x, num_prefix, rope)
             masks.append(mask)
         else:
             x = x + self.drop_path(self._mlp_branch(x))
-        return x, masks
+        return x, masks, merge

@@ -21,6 +21,7 @@ import warnings
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .dispatcher import TokenDispatcher
@@ -88,8 +89,15 @@ def offset_keeping(logits: torch.Tensor, fraction: float, threshold: float) -> f
 
 
 class _Chunk(NamedTuple):
-    logits: torch.Tensor  # (B, S, T) gate logits of one ViT call
+    # (B, S, T) gate logits of one ViT call; -inf after a site's tokens when token merging
+    # left it fewer than T (such a token is never kept, and no quantile counts it)
+    logits: torch.Tensor
     kept: torch.Tensor  # (B, S) kept image tokens per site in that call
+
+    @property
+    def seen(self) -> torch.Tensor:
+        """``(B, S)`` image tokens each site saw."""
+        return self.logits.isfinite().sum(dim=-1)
 
 
 class _Recorder:
@@ -106,7 +114,10 @@ class _Recorder:
 
     def _on_vit(self, module, args, output) -> None:
         if self._logits:  # nothing is dispatched in complete mode
-            self.chunks.append(_Chunk(torch.stack(self._logits, dim=1),
+            num_image_tokens = output.masks.shape[-1]
+            logits = [F.pad(site, (0, num_image_tokens - site.shape[-1]), value=-math.inf)
+                      for site in self._logits]
+            self.chunks.append(_Chunk(torch.stack(logits, dim=1),
                                       output.masks.detach().sum(dim=-1).cpu()))
         self._logits = []
 
@@ -137,11 +148,11 @@ class _Budget:
 
     def keep_rate(self, chunks: List[_Chunk]) -> float:
         kept = sum(c.kept.double().sum().item() for c in chunks)
-        return kept / sum(c.logits.numel() for c in chunks)
+        return kept / sum(c.seen.sum().item() for c in chunks)
 
     def site_rates(self, chunks: List[_Chunk]) -> torch.Tensor:
         kept = sum(c.kept.double().sum(dim=0) for c in chunks)
-        return kept / sum(c.logits.shape[0] * c.logits.shape[2] for c in chunks)
+        return kept / sum(c.seen.sum(dim=0) for c in chunks)
 
     def gflops(self, chunks: List[_Chunk], kept: Optional[List[torch.Tensor]] = None) -> float:
         """Mean backbone GFLOPs per ViT image at the chunks' (or the given) kept counts."""
@@ -159,8 +170,7 @@ class _Budget:
         if self.kind == 'keep_rate':
             return 1.0
         floor = self.gflops(chunks, [torch.zeros_like(c.kept) for c in chunks])
-        ceiling = self.gflops(chunks, [torch.full_like(c.kept, c.logits.shape[2])
-                                       for c in chunks])
+        ceiling = self.gflops(chunks, [c.seen for c in chunks])
         if not floor < self.value <= ceiling:
             raise ValueError(
                 f'target of {self.value:g} backbone GFLOPs per image is out of reach on these '
@@ -175,6 +185,7 @@ def _offsets_keeping(chunks: List[_Chunk], dispatchers: List[TokenDispatcher], f
     """Per-site offsets that keep ``fraction`` of the recorded logits (pooled or per site)."""
     logits = [torch.cat([c.logits[:, s].flatten() for c in chunks])
               for s in range(len(dispatchers))]
+    logits = [site[site.isfinite()] for site in logits]  # the tokens each site saw
     if per_layer:
         return torch.tensor([offset_keeping(site, fraction, d.threshold)
                              for site, d in zip(logits, dispatchers)])

@@ -11,7 +11,7 @@ QuickGELU and rotary embeddings are element-wise (free).
 Per-sample cost follows the masks: a dispatched branch costs its FLOPs at the
 number of kept tokens (prefix tokens included), as the ``sparse`` mode runs it.
 Adapters and dispatchers report their own cost (``flops``); VPT prompts make
-every block's sequence longer.
+every block's sequence longer; token merging makes it shorter block by block.
 """
 from typing import Optional, Tuple
 
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .block import VARIANT_SITES, SwiGLU
+from .merging import merge_schedule, merging_flops
 
 
 def layer_norm_flops(tokens, dim):
@@ -71,10 +72,17 @@ class ViTFlops:
     """FLOPs of one :class:`DyTViT` at one input grid.
 
     ``dense()`` is the plain pre-trained ViT (what the paper lists as full
-    tuning: 17.58 G for ViT-B/16); ``complete()`` adds the adapters and the
-    prompts (the model with nothing skipped); ``per_sample(kept)`` counts what
-    ``sparse`` execution costs for given kept-token counts. LoRA counts as
-    merged (no cost): the inference model is an ordinary ViT.
+    tuning: 17.58 G for ViT-B/16); ``merged()`` the plain ViT with this ViT's
+    token merging (the paper's Full + ToMe); ``complete()`` adds the adapters
+    and the prompts (the model with nothing skipped, merging if it merges);
+    ``per_sample(kept)`` counts what ``sparse`` execution costs for given
+    kept-token counts. LoRA counts as merged (no cost): the inference model
+    is an ordinary ViT.
+
+    Token merging (``vit.merge_r``) shrinks the token count block by block
+    along a fixed schedule: each block's attention and MLP are counted at
+    their own counts, plus the merging itself (mostly the key similarities
+    of the two token sets).
     """
 
     def __init__(self, vit, grid: Optional[Tuple[int, int]] = None):
@@ -88,24 +96,39 @@ class ViTFlops:
         self.num_prefix = vit.num_prefix
         patch = vit.patch_size
         self.stem = self.num_image_tokens * self.dim * vit.in_channels * patch * patch
-        # the final norm and CLIP's norm before the blocks
-        self.outer_norms = sum(layer_norm_flops(self.num_tokens, self.dim)
-                               for norm in (vit.norm, vit.norm_pre)
-                               if isinstance(norm, nn.LayerNorm))
         # every block is built alike: the first one tells what they hold
         block = vit.blocks[0]
         self.gated_mlp = isinstance(block.mlp, SwiGLU)
         self.attn_inner_norm = isinstance(block.attn.norm, nn.LayerNorm)
         self.mlp_inner_norm = isinstance(block.mlp.norm, nn.LayerNorm)
         self.num_prompts = block.num_prompts
+        self.merge_r = vit.merge_r
+        # image tokens at each block's attention and MLP (all of them without merging)
+        schedule = merge_schedule(self.num_image_tokens, self.merge_r, self.depth)
+        self.attn_image_tokens = torch.tensor([a for a, _ in schedule], dtype=torch.float64)
+        self.mlp_image_tokens = torch.tensor([m for _, m in schedule], dtype=torch.float64)
+        self.merging = sum(merging_flops(a, vit.embed_dims // vit.num_heads, self.dim,
+                                         self.merge_r) for a, _ in schedule)
+        # CLIP's norm before the blocks sees every token, the final norm what merging left
+        norms = [(vit.norm_pre, self.num_tokens), (vit.norm, self.num_prefix + schedule[-1][1])]
+        self.outer_norms = sum(layer_norm_flops(tokens, self.dim)
+                               for norm, tokens in norms if isinstance(norm, nn.LayerNorm))
+        self.dense_outer_norms = sum(layer_norm_flops(self.num_tokens, self.dim)
+                                     for norm, _ in norms if isinstance(norm, nn.LayerNorm))
         dispatchers = list(block.dispatchers.values())
         self.keeps_prefix = all(getattr(d, 'keeps_prefix', True) for d in dispatchers)
-        self.adapters_per_block = sum(
-            module_flops(a, self.num_tokens + self.num_prompts, self.dim)
-            for a in block.adapters.values())
+        prefix = self.num_prefix + self.num_prompts
+        self.adapters = sum(module_flops(a, int(self._tokens_at(key)[i]) + prefix, self.dim)
+                            for key, a in block.adapters.items() for i in range(self.depth))
         # a dispatcher of the user's without a ``flops`` method is counted as free
-        self.dispatchers_per_block = sum(
-            d.flops(self.num_image_tokens) for d in dispatchers if hasattr(d, 'flops'))
+        self.dispatchers = sum(d.flops(int(self._tokens_at(site)[i]))
+                               for site, d in block.dispatchers.items() for i in range(self.depth)
+                               if hasattr(d, 'flops'))
+
+    def _tokens_at(self, where: str) -> torch.Tensor:
+        """``(depth,)`` image tokens at a site or attach point: the MLP's, or attention's
+        (attention, the whole layer, LoRA on qkv, prompts)."""
+        return self.mlp_image_tokens if where == 'mlp' else self.attn_image_tokens
 
     def _block(self, attn_tokens, mlp_tokens):
         return (attention_flops(attn_tokens, self.dim, self.attn_inner_norm)
@@ -113,25 +136,35 @@ class ViTFlops:
 
     def dense(self) -> float:
         n = self.num_tokens
-        return float(self.stem + self.depth * self._block(n, n) + self.outer_norms)
+        return float(self.stem + self.depth * self._block(n, n) + self.dense_outer_norms)
+
+    def _unskipped_blocks(self) -> float:
+        prefix = self.num_prefix + self.num_prompts
+        return self._block(self.attn_image_tokens + prefix,
+                           self.mlp_image_tokens + prefix).sum().item() + self.merging
+
+    def merged(self) -> float:
+        """The plain ViT (no adapters, no prompts) with this ViT's token merging."""
+        blocks = self._block(self.attn_image_tokens + self.num_prefix,
+                             self.mlp_image_tokens + self.num_prefix).sum().item()
+        return float(self.stem + blocks + self.merging + self.outer_norms)
 
     def complete(self) -> float:
-        n = self.num_tokens + self.num_prompts
-        blocks = self.depth * (self._block(n, n) + self.adapters_per_block)
-        return float(self.stem + blocks + self.outer_norms)
+        return float(self.stem + self._unskipped_blocks() + self.adapters + self.outer_norms)
 
     def per_sample(self, kept: torch.Tensor) -> torch.Tensor:
         """``kept``: ``(B, S)`` kept image tokens per site (``S = depth x sites``)."""
-        n = self.num_tokens + self.num_prompts
         kept = kept.double().reshape(kept.shape[0], self.depth, len(self.sites))
         prefix = self.num_prefix + self.num_prompts
         # sample-level dispatch skips the prefix of a skipped sample too
         kept = kept + (prefix if self.keeps_prefix else prefix * (kept > 0))
         by_site = dict(zip(self.sites, kept.unbind(-1)))
-        attn_tokens = by_site.get('attn', by_site.get('layer', torch.full_like(kept[..., 0], n)))
-        mlp_tokens = by_site.get('mlp', by_site.get('layer', torch.full_like(kept[..., 0], n)))
+        every = {where: (self._tokens_at(where) + prefix).expand_as(kept[..., 0])
+                 for where in ('attn', 'mlp')}
+        attn_tokens = by_site.get('attn', by_site.get('layer', every['attn']))
+        mlp_tokens = by_site.get('mlp', by_site.get('layer', every['mlp']))
         blocks = self._block(attn_tokens, mlp_tokens).sum(dim=1)
-        extra = self.depth * (self.adapters_per_block + self.dispatchers_per_block)
+        extra = self.adapters + self.dispatchers + self.merging
         return self.stem + self.outer_norms + blocks + extra
 
     def from_masks(self, masks: torch.Tensor) -> torch.Tensor:

@@ -5,14 +5,28 @@ import torch
 import torch.nn.functional as F
 
 
-def rate_loss(masks: torch.Tensor, target_rate: float) -> torch.Tensor:
+def mean_keep_rate(masks: torch.Tensor, site_tokens: Optional[torch.Tensor] = None
+                   ) -> torch.Tensor:
+    """Kept share of the image tokens over batch, dispatch sites and tokens.
+
+    ``site_tokens``: ``(S,)`` image tokens each site saw when token merging
+    shrinks them (:meth:`~.vit.DyTViT.site_tokens`; the masks are zero-padded
+    after them); None: every site saw all ``masks.shape[-1]``.
+    """
+    if site_tokens is None:
+        return masks.mean()
+    return masks.sum() / (masks.shape[0] * site_tokens.sum())
+
+
+def rate_loss(masks: torch.Tensor, target_rate: float,
+              site_tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``(mean keep rate - r)^2`` over batch, dispatch sites and image tokens.
 
     ``masks`` are the straight-through hard masks, so the gradient reaches the
     dispatchers. The mean is taken over the whole batch, as the official code
-    does, not per sample.
+    does, not per sample; ``site_tokens`` as in :func:`mean_keep_rate`.
     """
-    return (masks.mean() - target_rate)**2
+    return (mean_keep_rate(masks, site_tokens) - target_rate)**2
 
 
 def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -59,11 +73,14 @@ class DyTObjective:
 
     def extra_terms(self, masks: torch.Tensor, dynamic_logits: torch.Tensor,
                     complete_logits: Optional[torch.Tensor] = None,
-                    class_dim: int = 1) -> Dict[str, torch.Tensor]:
-        """``loss_rate`` and ``loss_distill`` (each only when its weight is > 0)."""
+                    class_dim: int = 1, site_tokens: Optional[torch.Tensor] = None
+                    ) -> Dict[str, torch.Tensor]:
+        """``loss_rate`` and ``loss_distill`` (each only when its weight is > 0);
+        ``site_tokens``: see :func:`mean_keep_rate`."""
         terms = {}
         if self.rate_weight > 0:
-            terms['loss_rate'] = self.rate_weight * rate_loss(masks, self.target_rate)
+            terms['loss_rate'] = self.rate_weight * rate_loss(masks, self.target_rate,
+                                                              site_tokens)
         if self.distill_weight > 0:
             terms['loss_distill'] = self.distill_weight * distill_kl(
                 dynamic_logits, complete_logits, class_dim)

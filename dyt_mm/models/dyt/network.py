@@ -24,10 +24,16 @@ class DyTNetwork(nn.Module):
     ``check_input_size(height, width)``.
     """
 
+    merge_r = 0  # image tokens merged per block (ToMe: the plain ViT only)
+
     @property
     def sites(self) -> Tuple[Tuple[int, str], ...]:
         """``(block index, site)`` for each mask that ``forward`` returns, in order."""
         return tuple((i, site) for i, block in enumerate(self.blocks) for site in block.sites)
+
+    def site_tokens(self, num_image_tokens: int) -> torch.Tensor:
+        """``(S,)`` image tokens each dispatch site sees, on the masks' last dimension."""
+        return torch.full((len(self.sites), ), num_image_tokens)
 
     @property
     def has_dispatch(self) -> bool:

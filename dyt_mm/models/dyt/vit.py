@@ -10,6 +10,7 @@ from .adapters import DEFAULT_ADAPTER
 from .block import DyTBlock, check_choice
 from .dispatcher import DEFAULT_DISPATCH
 from .flops import ViTFlops
+from .merging import check_merge_r, initial_state, merge_schedule, parse_merge
 from .network import DYT_PARAM_KEYS, DyTNetwork  # noqa: F401  (DYT_PARAM_KEYS: re-exported)
 
 # timm's shapes. Patch size is a separate argument (huge uses 14 in timm).
@@ -26,9 +27,14 @@ class DyTOutput(NamedTuple):
     tokens: torch.Tensor  # (B, N, C) after the final norm
     # (B, S, N_image): one 0/1 mask per dispatch site, in order. A hierarchical network (Swin)
     # gives every site's mask on its finest token grid: a coarser token's decision is repeated
-    # over the finest tokens it covers, so each site's mean is its keep rate.
+    # over the finest tokens it covers, so each site's mean is its keep rate. With token
+    # merging a site sees fewer tokens (DyTNetwork.site_tokens): its mask is zero-padded after
+    # them.
     masks: torch.Tensor
     hidden_states: Tuple[torch.Tensor, ...]  # raw block outputs at ``out_indices``
+    # With token merging, (B, S, N_image): for each site and original patch, the index of the
+    # site's image token that holds the patch (masks.gather(-1, sources): masks per patch).
+    sources: Optional[torch.Tensor] = None
 
 
 def _pair(value) -> Tuple[int, int]:
@@ -128,6 +134,10 @@ class DyTViT(DyTNetwork):
         rope_ref_grid: EVA-02's 2-D rotary position embedding in attention,
             with positions scaled to this pre-training grid [ref_feat_shape];
             None for no RoPE.
+        merge: ``dict(r=R)``: token merging (ToMe) of R image tokens per block,
+            between attention and the MLP (see :mod:`.merging`); None for
+            none. Needs ``variant='mlp'`` and no RoPE. ``merge_r`` can be
+            changed on a built model (0 turns merging off).
         fc_norm: normalise the pooled image tokens instead of the tokens
             (MAE fine-tuned with global average pooling) [fc_norm]: the final
             norm is then absent and :meth:`pool` applies ``fc_norm``.
@@ -142,7 +152,7 @@ class DyTViT(DyTNetwork):
                  dist_token: bool = False, no_embed_class: bool = False, pre_norm: bool = False,
                  mlp_act: str = 'gelu', layer_scale: Optional[float] = None,
                  inner_norms: Sequence[str] = (), rope_ref_grid: Optional[Sequence[int]] = None,
-                 fc_norm: bool = False):
+                 fc_norm: bool = False, merge: Optional[dict] = None):
         super().__init__()
         spec = resolve_arch(arch)
         self.embed_dims, self.depth = spec['embed_dims'], spec['depth']
@@ -158,6 +168,8 @@ class DyTViT(DyTNetwork):
         # prefix tokens that have a position embedding
         self.num_pos_prefix = 0 if no_embed_class else self.num_prefix
         self.variant = variant
+        self.rope_ref_grid = None if rope_ref_grid is None else _pair(rope_ref_grid)
+        self.merge_r = parse_merge(merge)
         self.out_indices = tuple(i % self.depth for i in out_indices)
 
         C = self.embed_dims
@@ -168,7 +180,6 @@ class DyTViT(DyTNetwork):
         self.reg_token = nn.Parameter(torch.zeros(1, num_reg_tokens, C)) if num_reg_tokens else None
         num_pos = self.num_pos_prefix + self.grid_size[0] * self.grid_size[1]
         self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, C))
-        self.rope_ref_grid = None if rope_ref_grid is None else _pair(rope_ref_grid)
         self.norm_pre = nn.LayerNorm(C, eps=norm_eps) if pre_norm else nn.Identity()
         dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
         self.blocks = nn.ModuleList(
@@ -180,6 +191,30 @@ class DyTViT(DyTNetwork):
         self._init_base_weights()
         if freeze_base:
             self.freeze_base()
+
+    @property
+    def merge_r(self) -> int:
+        """Image tokens merged per block (ToMe); 0: no merging."""
+        return self._merge_r
+
+    @merge_r.setter
+    def merge_r(self, r: int) -> None:
+        r = check_merge_r(r)
+        if r and self.variant != 'mlp':
+            raise ValueError(f"token merging (merge r={r}) needs variant='mlp': attention must "
+                             f"see every token to match them, got variant={self.variant!r}")
+        if r and self.rope_ref_grid is not None:
+            raise ValueError(f'token merging (merge r={r}) does not work with rotary position '
+                             'embeddings (rope_ref_grid): a merged token has no one position')
+        self._merge_r = r
+
+    def site_tokens(self, num_image_tokens: int) -> torch.Tensor:
+        """``(S,)`` image tokens each dispatch site sees (fewer with token merging)."""
+        if not self.merge_r:
+            return super().site_tokens(num_image_tokens)
+        # merging needs variant 'mlp': one site per block, after the block's merge
+        return torch.tensor([mlp for _, mlp in merge_schedule(num_image_tokens, self.merge_r,
+                                                              self.depth)])
 
     def _init_base_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
@@ -238,13 +273,20 @@ class DyTViT(DyTNetwork):
     def forward(self, x: torch.Tensor) -> DyTOutput:
         x, grid = self.embed(x)
         rope = self.rope_for(grid)
-        masks, hidden = [], []
+        masks, hidden, sources = [], [], []
+        merge = initial_state(x, self.num_prefix, self.merge_r) if self.merge_r else None
+        num_image_tokens = x.shape[1] - self.num_prefix
         for i, block in enumerate(self.blocks):
-            x, block_masks = block(x, self.num_prefix, rope)
+            x, block_masks, merge = block(x, self.num_prefix, rope, merge)
+            if merge is not None:
+                # merged sites see fewer tokens: pad their masks to one shape
+                block_masks = [F.pad(m, (0, num_image_tokens - m.shape[-1])) for m in block_masks]
+                sources.extend(merge.sources for _ in block_masks)
             masks.extend(block_masks)
             if i in self.out_indices:
                 hidden.append(x)
-        return DyTOutput(self.norm(x), torch.stack(masks, dim=1), tuple(hidden))
+        return DyTOutput(self.norm(x), torch.stack(masks, dim=1), tuple(hidden),
+                         torch.stack(sources, dim=1) if sources else None)
 
     @torch.no_grad()
     def merge_adapters(self) -> int:
