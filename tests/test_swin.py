@@ -204,6 +204,12 @@ def test_bad_swin_options_are_clear_errors(kwargs, message):
         DyTSwin(**dict(dict(window_size=4, img_size=32), **kwargs))
 
 
+def test_budget_calibration_refuses_a_swin_clearly():
+    from dyt_mm import calibrate_budget
+    with pytest.raises(ValueError, match='calibrate_budget serves the DyT ViT only, not DyTSwin'):
+        calibrate_budget(tiny_swin(), [torch.randn(1, 3, 32, 32)], 0.5)
+
+
 def test_bad_input_size_is_a_clear_error():
     with pytest.raises(ValueError, match='input size 36x32 does not fit'):
         tiny_swin()(torch.randn(1, 3, 36, 32))
