@@ -56,11 +56,20 @@ class Attention(nn.Module):
     token of the sequence (identity rows for prefix tokens) rotating queries
     and keys (EVA-02's 2-D RoPE); kept rows take their own token's row.
     ``inner_norm`` adds EVA-02's LayerNorm before the output projection.
+
+    ``window_size > 0``: ViTDet's window attention, each token attends within
+    its ``window_size x window_size`` window of the image grid (the grid is
+    zero-padded to whole windows; padded keys are masked out). The sequence
+    must then hold image tokens only, and dispatch may not touch attention.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
-                 fused_attn: bool = True, inner_norm: bool = False, norm_eps: float = 1e-6):
+                 fused_attn: bool = True, inner_norm: bool = False, norm_eps: float = 1e-6,
+                 window_size: int = 0):
         super().__init__()
+        if window_size < 0:
+            raise ValueError(f'window_size must be >= 0 (0: global attention), got {window_size}')
+        self.window_size = window_size
         if dim % num_heads:
             raise ValueError(f'embed_dims {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
@@ -76,12 +85,15 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
                 kept: Optional[KeptTokens] = None,
                 qkv_adapter: Optional[nn.Module] = None,
-                rope: Optional[torch.Tensor] = None) -> torch.Tensor:
+                rope: Optional[torch.Tensor] = None,
+                grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
         qkv = self.qkv(x)
         if qkv_adapter is not None:  # LoRA: token-wise, so it runs on kept rows as well
             qkv = qkv + qkv_adapter(x)
         if rope is not None:
             qkv = self._rotate(qkv, rope if kept is None else rope[kept.token])
+        if kept is None and self.window_size:
+            return self.proj(self.norm(self._attend_in_windows(qkv, grid)))
         if kept is None:
             return self.proj(self.norm(self._attend(qkv, key_mask)))
         B, K = kept.valid.shape
@@ -100,6 +112,28 @@ class Attention(nn.Module):
         sin, cos = rope[:, None].chunk(2, dim=-1)  # broadcast over heads
         q, k = rotate_pairs(q, sin, cos), rotate_pairs(k, sin, cos)
         return torch.stack([q, k, v], dim=-3).flatten(-3)
+
+    def _attend_in_windows(self, qkv: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+        """Window attention of ``(B, H*W, 3C)`` image-token projections."""
+        B, N, C3 = qkv.shape
+        if grid is None or N != grid[0] * grid[1]:
+            raise ValueError(f'window attention needs the image tokens only, as a grid; got '
+                             f'{N} tokens for grid {grid} (no class, register or prompt tokens)')
+        (H, W), ws = grid, self.window_size
+        pad_h, pad_w = -H % ws, -W % ws
+        rows, cols = (H + pad_h) // ws, (W + pad_w) // ws
+
+        def to_windows(x: torch.Tensor) -> torch.Tensor:  # (b, H, W, c) -> (b*windows, ws*ws, c)
+            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+            x = x.reshape(x.shape[0], rows, ws, cols, ws, x.shape[-1]).transpose(2, 3)
+            return x.reshape(-1, ws * ws, x.shape[-1])
+
+        key_mask = None
+        if pad_h or pad_w:
+            key_mask = to_windows(qkv.new_ones(1, H, W, 1)).squeeze(-1).repeat(B, 1)
+        out = self._attend(to_windows(qkv.reshape(B, H, W, C3)), key_mask)
+        out = out.reshape(B, rows, cols, ws, ws, -1).transpose(2, 3)
+        return out.reshape(B, rows * ws, cols * ws, -1)[:, :H, :W].reshape(B, N, -1)
 
     def _attend(self, qkv: torch.Tensor, key_mask: Optional[torch.Tensor],
                 fused: Optional[bool] = None) -> torch.Tensor:
@@ -232,16 +266,21 @@ class DyTBlock(DispatchedBlock):
                  adapter: Optional[dict] = DEFAULT_ADAPTER,
                  dispatch: Optional[dict] = DEFAULT_DISPATCH, fused_attn: bool = True,
                  norm_eps: float = 1e-6, mlp_act: str = 'gelu',
-                 layer_scale: Optional[float] = None, inner_norms: Sequence[str] = ()):
+                 layer_scale: Optional[float] = None, inner_norms: Sequence[str] = (),
+                 window_size: int = 0):
         super().__init__()
         check_choice('dispatch variant', variant, VARIANTS)
+        if window_size and variant != 'mlp':
+            raise ValueError(f"window attention (window_size={window_size}) needs the 'mlp' "
+                             f"dispatch variant, got {variant!r}: the sparse mode gathers the "
+                             'kept tokens of a whole sample, not of a window')
         for where in inner_norms:
             check_choice('inner norm', where, INNER_NORMS)
         self.variant = variant
         self.sites = VARIANT_SITES[variant]
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias, fused_attn, 'attn' in inner_norms,
-                              norm_eps)
+                              norm_eps, window_size)
         self.ls1 = nn.Identity() if layer_scale is None else LayerScale(dim, layer_scale)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = build_mlp(dim, int(dim * mlp_ratio), mlp_act, 'mlp' in inner_norms, norm_eps)
@@ -262,58 +301,67 @@ class DyTBlock(DispatchedBlock):
 
     # The three residual branches a site can dispatch: on (B, N, C) tokens with an optional
     # key mask, or (sparse mode, token-mixing sites) on the kept rows with their layout.
-    # ``rope``: the rotary table of the whole sequence (see Attention), or None.
+    # ``rope``: the rotary table of the whole sequence (see Attention), or None; ``grid``:
+    # the image grid (for window attention).
     def _attn_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                     kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None):
-        return self.ls1(self.attn(self.norm1(x), key_mask, kept, self._adapter('qkv'), rope))
+                     kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None,
+                     grid: Optional[Tuple[int, int]] = None):
+        return self.ls1(self.attn(self.norm1(x), key_mask, kept, self._adapter('qkv'), rope,
+                                  grid))
 
     def _mlp_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                    kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None):
+                    kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None,
+                    grid: Optional[Tuple[int, int]] = None):
         return self.ls2(self.mlp(self.norm2(x)))
 
     def _layer_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                      kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None):
-        attn = self.drop_path(self._attn_branch(x, key_mask, kept, rope))
+                      kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None,
+                      grid: Optional[Tuple[int, int]] = None):
+        attn = self.drop_path(self._attn_branch(x, key_mask, kept, rope, grid))
         return attn + self.drop_path(self._mlp_branch(x + attn))
 
     def _site(self, site: str, x: torch.Tensor, num_prefix: int,
-              rope: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+              rope: Optional[torch.Tensor] = None,
+              grid: Optional[Tuple[int, int]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         # _layer_branch applies stochastic depth to its two parts itself.
         drop_path = self.drop_path if site != 'layer' else nn.Identity()
         dispatcher = self.dispatchers[site] if site in self.dispatchers else None
-        return run_site(self.mode, partial(getattr(self, f'_{site}_branch'), rope=rope), x,
+        branch = partial(getattr(self, f'_{site}_branch'), rope=rope, grid=grid)
+        return run_site(self.mode, branch, x,
                         num_prefix, dispatcher, self._adapter(site), drop_path,
                         token_mixing=site in TOKEN_MIXING_SITES)
 
-    def forward(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor] = None
-                ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor] = None,
+                grid: Optional[Tuple[int, int]] = None) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """Prompts (VPT-deep) join the prefix for this block only.
 
         ``rope``: ``(N_image, 2 * head_dim)`` rotary sin/cos of the image tokens
-        (EVA-02), or None; prefix tokens are not rotated.
+        (EVA-02), or None; prefix tokens are not rotated. ``grid``: the image
+        grid ``(H, W)``, which window attention needs.
         """
         prompts = self._adapter('prompts')
         if prompts is None:
-            return self._forward_sites(x, num_prefix, rope)
+            return self._forward_sites(x, num_prefix, rope, grid)
         x, masks = self._forward_sites(prompts.insert(x, num_prefix),
-                                       num_prefix + prompts.num_prompts, rope)
+                                       num_prefix + prompts.num_prompts, rope, grid)
         return prompts.remove(x, num_prefix), masks
 
-    def _forward_sites(self, x: torch.Tensor, num_prefix: int,
-                       rope: Optional[torch.Tensor]) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def _forward_sites(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor],
+                       grid: Optional[Tuple[int, int]]
+                       ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         if rope is not None:
             rope = with_identity_prefix(rope, num_prefix)
         masks = []
         if 'layer' in self.sites:
-            x, mask = self._site('layer', x, num_prefix, rope)
+            x, mask = self._site('layer', x, num_prefix, rope, grid)
             return x, [mask]
         if 'attn' in self.sites:
-            x, mask = self._site('attn', x, num_prefix, rope)
+            x, mask = self._site('attn', x, num_prefix, rope, grid)
             masks.append(mask)
         else:
-            x = x + self.drop_path(self._attn_branch(x, rope=rope))
+            x = x + self.drop_path(self._attn_branch(x, rope=rope, grid=grid))
         if 'mlp' in self.sites:
-            x, mask = self._site('mlp', x, num_prefix, rope)
+            x, mask = self._site('mlp', x, num_prefix, rope, grid)
             masks.append(mask)
         else:
             x = x + self.drop_path(self._mlp_branch(x))

@@ -13,6 +13,7 @@ number of kept tokens (prefix tokens included), as the ``sparse`` mode runs it.
 Adapters and dispatchers report their own cost (``flops``); VPT prompts make
 every block's sequence longer.
 """
+import math
 from typing import Optional, Tuple
 
 import torch
@@ -25,10 +26,21 @@ def layer_norm_flops(tokens, dim):
     return 5 * tokens * dim
 
 
-def attention_flops(tokens, dim, inner_norm=False):
-    """norm1 + qkv + q @ k^T + attn @ v (+ inner norm) + proj, for ``tokens`` tokens."""
+def attention_flops(tokens, dim, inner_norm=False, pairs=None):
+    """norm1 + qkv + q @ k^T + attn @ v (+ inner norm) + proj, for ``tokens`` tokens.
+
+    ``pairs``: the query-key pairs of the two matmuls, ``tokens**2`` for
+    global attention (the default); see :func:`window_pairs`.
+    """
+    pairs = tokens * tokens if pairs is None else pairs
     norms = (2 if inner_norm else 1) * layer_norm_flops(tokens, dim)
-    return norms + 4 * tokens * dim * dim + 2 * tokens * tokens * dim
+    return norms + 4 * tokens * dim * dim + 2 * pairs * dim
+
+
+def window_pairs(grid, window_size):
+    """Query-key pairs of window attention on ``grid``, padded to whole windows."""
+    windows = math.ceil(grid[0] / window_size) * math.ceil(grid[1] / window_size)
+    return windows * window_size**4
 
 
 def mlp_flops(tokens, dim, hidden, gated=False, inner_norm=False):
@@ -61,6 +73,10 @@ class ViTFlops:
     prompts (the model with nothing skipped); ``per_sample(kept)`` counts what
     ``sparse`` execution costs for given kept-token counts. LoRA counts as
     merged (no cost): the inference model is an ordinary ViT.
+
+    Window attention (ViTDet's layout) depends on the grid's shape, so give
+    the real ``grid`` for such a ViT; for global attention only the token
+    count matters.
     """
 
     def __init__(self, vit, grid: Optional[Tuple[int, int]] = None):
@@ -80,6 +96,10 @@ class ViTFlops:
                                if isinstance(norm, nn.LayerNorm))
         # every block is built alike: the first one tells what they hold
         block = vit.blocks[0]
+        windows = [blk.attn.window_size for blk in vit.blocks]
+        self.windowed = torch.tensor([w > 0 for w in windows])
+        self.window_pairs = torch.tensor([window_pairs(grid, w) if w else 0 for w in windows],
+                                         dtype=torch.float64)
         self.gated_mlp = isinstance(block.mlp, SwiGLU)
         self.attn_inner_norm = isinstance(block.attn.norm, nn.LayerNorm)
         self.mlp_inner_norm = isinstance(block.mlp.norm, nn.LayerNorm)
@@ -98,17 +118,22 @@ class ViTFlops:
             return module.flops(num_tokens)
         return traced_flops(module, num_tokens, self.dim)
 
-    def _block(self, attn_tokens, mlp_tokens):
-        return (attention_flops(attn_tokens, self.dim, self.attn_inner_norm)
-                + mlp_flops(mlp_tokens, self.dim, self.hidden, self.gated_mlp, self.mlp_inner_norm))
+    def _blocks(self, attn_tokens, mlp_tokens) -> torch.Tensor:
+        """Summed over the blocks; token counts are numbers or ``(B, depth)`` tensors."""
+        attn_tokens = torch.as_tensor(attn_tokens, dtype=torch.float64)
+        pairs = torch.where(self.windowed, self.window_pairs, attn_tokens * attn_tokens)
+        per_block = (attention_flops(attn_tokens, self.dim, self.attn_inner_norm, pairs)
+                     + mlp_flops(mlp_tokens, self.dim, self.hidden, self.gated_mlp,
+                                 self.mlp_inner_norm))
+        return per_block.sum(dim=-1)
 
     def dense(self) -> float:
         n = self.num_tokens
-        return float(self.stem + self.depth * self._block(n, n) + self.outer_norms)
+        return float(self.stem + self._blocks(n, n) + self.outer_norms)
 
     def complete(self) -> float:
         n = self.num_tokens + self.num_prompts
-        blocks = self.depth * (self._block(n, n) + self.adapters_per_block)
+        blocks = self._blocks(n, n) + self.depth * self.adapters_per_block
         return float(self.stem + blocks + self.outer_norms)
 
     def per_sample(self, kept: torch.Tensor) -> torch.Tensor:
@@ -121,7 +146,7 @@ class ViTFlops:
         by_site = dict(zip(self.sites, kept.unbind(-1)))
         attn_tokens = by_site.get('attn', by_site.get('layer', torch.full_like(kept[..., 0], n)))
         mlp_tokens = by_site.get('mlp', by_site.get('layer', torch.full_like(kept[..., 0], n)))
-        blocks = self._block(attn_tokens, mlp_tokens).sum(dim=1)
+        blocks = self._blocks(attn_tokens, mlp_tokens)
         extra = self.depth * (self.adapters_per_block + self.dispatchers_per_block)
         return self.stem + self.outer_norms + blocks + extra
 

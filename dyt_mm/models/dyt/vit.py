@@ -26,6 +26,7 @@ class DyTOutput(NamedTuple):
     tokens: torch.Tensor  # (B, N, C) after the final norm
     masks: torch.Tensor  # (B, S, N_image): one 0/1 mask per dispatch site, in order
     hidden_states: Tuple[torch.Tensor, ...]  # raw block outputs at ``out_indices``
+    grid: Optional[Tuple[int, int]] = None  # the image-token grid (H/p, W/p) of this input
 
 
 def _pair(value) -> Tuple[int, int]:
@@ -128,6 +129,13 @@ class DyTViT(nn.Module):
         fc_norm: normalise the pooled image tokens instead of the tokens
             (MAE fine-tuned with global average pooling) [fc_norm]: the final
             norm is then absent and :meth:`pool` applies ``fc_norm``.
+
+    ViTDet's layout (for detection at high resolution):
+        window_size: attention within ``window_size x window_size`` windows of
+            the image grid in every block but the ``global_blocks`` (0: global
+            attention everywhere). Needs a ViT without prefix tokens
+            (``class_token=False``) and the ``mlp`` dispatch variant.
+        global_blocks: indices of the blocks that keep global attention.
     """
 
     def __init__(self, arch: Union[str, dict] = 'base', img_size=224, patch_size: int = 16,
@@ -139,7 +147,7 @@ class DyTViT(nn.Module):
                  dist_token: bool = False, no_embed_class: bool = False, pre_norm: bool = False,
                  mlp_act: str = 'gelu', layer_scale: Optional[float] = None,
                  inner_norms: Sequence[str] = (), rope_ref_grid: Optional[Sequence[int]] = None,
-                 fc_norm: bool = False):
+                 fc_norm: bool = False, window_size: int = 0, global_blocks: Sequence[int] = ()):
         super().__init__()
         spec = resolve_arch(arch)
         self.embed_dims, self.depth = spec['embed_dims'], spec['depth']
@@ -156,6 +164,11 @@ class DyTViT(nn.Module):
         self.num_pos_prefix = 0 if no_embed_class else self.num_prefix
         self.variant = variant
         self.out_indices = tuple(i % self.depth for i in out_indices)
+        if window_size and self.num_prefix:
+            raise ValueError(f'window attention (window_size={window_size}) needs a ViT without '
+                             f'prefix tokens (class_token=False, no register or distillation '
+                             f'token), got {self.num_prefix} prefix token(s)')
+        global_blocks = {i % self.depth for i in global_blocks}
 
         C = self.embed_dims
         self.patch_embed = nn.Module()
@@ -170,7 +183,8 @@ class DyTViT(nn.Module):
         dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
         self.blocks = nn.ModuleList(
             DyTBlock(C, self.num_heads, self.mlp_ratio, qkv_bias, dpr[i], variant, adapter,
-                     dispatch, fused_attn, norm_eps, mlp_act, layer_scale, inner_norms)
+                     dispatch, fused_attn, norm_eps, mlp_act, layer_scale, inner_norms,
+                     0 if i in global_blocks else window_size)
             for i in range(self.depth))
         self.norm = nn.LayerNorm(C, eps=norm_eps) if final_norm and not fc_norm else nn.Identity()
         self.fc_norm = nn.LayerNorm(C, eps=norm_eps) if fc_norm else nn.Identity()
@@ -260,11 +274,11 @@ class DyTViT(nn.Module):
         rope = self.rope_for(grid)
         masks, hidden = [], []
         for i, block in enumerate(self.blocks):
-            x, block_masks = block(x, self.num_prefix, rope)
+            x, block_masks = block(x, self.num_prefix, rope, grid)
             masks.extend(block_masks)
             if i in self.out_indices:
                 hidden.append(x)
-        return DyTOutput(self.norm(x), torch.stack(masks, dim=1), tuple(hidden))
+        return DyTOutput(self.norm(x), torch.stack(masks, dim=1), tuple(hidden), grid)
 
     @torch.no_grad()
     def merge_adapters(self) -> int:
