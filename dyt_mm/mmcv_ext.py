@@ -14,6 +14,7 @@ place (see :mod:`dyt_mm.compat`), so that mmcv's own wrappers run unchanged:
   ``ModuleNotFoundError`` naming it (importing a wrapper that uses it works,
   so toolboxes import whole).
 """
+import importlib.machinery
 import types
 
 import torch
@@ -84,4 +85,8 @@ class MmcvExtStandIn(types.ModuleType):
 
 
 def stand_in() -> MmcvExtStandIn:
-    return MmcvExtStandIn('mmcv._ext', __doc__)
+    module = MmcvExtStandIn('mmcv._ext', __doc__)
+    # A spec without a loader: mmengine's ``mmcv_full_available()`` (which looks for a
+    # loader of mmcv._ext) still answers False, as it should.
+    module.__spec__ = importlib.machinery.ModuleSpec('mmcv._ext', None)
+    return module

@@ -1,5 +1,5 @@
 """Watch a DyT model run: what its backbone got and what its dispatchers kept."""
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
@@ -11,6 +11,7 @@ class BackboneCall(NamedTuple):
     inputs: Optional[torch.Tensor]  # the backbone input, if kept
     batch_size: int  # backbone inputs (images, crops or clips) in this call
     masks: torch.Tensor  # (batch_size * frames, S, N_image) from the ViT
+    grid: Optional[Tuple[int, int]] = None  # the ViT's image-token grid
 
     @property
     def frames(self) -> int:
@@ -44,7 +45,8 @@ class DispatchProbe:
 
     def _on_vit(self, module, args, output) -> None:
         inputs, batch_size = self._pending
-        self.calls.append(BackboneCall(inputs, batch_size, output.masks.detach().cpu()))
+        self.calls.append(BackboneCall(inputs, batch_size, output.masks.detach().cpu(),
+                                       output.grid))
 
     def __enter__(self) -> 'DispatchProbe':
         self._handles = [self.backbone.register_forward_pre_hook(self._on_backbone),

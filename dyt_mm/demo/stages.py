@@ -10,6 +10,7 @@ from ..engine import DyTRunner
 from ..utils.checkpoint import export_backbone
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+EVALUATORS = ('val_evaluator', 'test_evaluator')
 
 
 def demo_parser(doc: str, data_root: str, work_dir: str,
@@ -32,6 +33,11 @@ def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = ''
     cfg = Config.fromfile(config)
     for loader in DATALOADERS:
         cfg[loader].dataset.data_root = data_root
+    # an evaluator that reads the annotations itself (mmdet's CocoMetric) follows the data
+    for evaluator in EVALUATORS:
+        ann_file = cfg[evaluator].get('ann_file') if cfg.get(evaluator) else None
+        if ann_file and cfg.get('data_root') and ann_file.startswith(cfg.data_root):
+            cfg[evaluator].ann_file = data_root + ann_file[len(cfg.data_root):]
     run_dir = osp.join(work_dir, run_prefix + time.strftime('%Y%m%d_%H%M%S'))
     if osp.exists(run_dir):
         raise SystemExit(f'error: {run_dir} exists; not overwriting it (try again in a second)')
