@@ -249,9 +249,9 @@ def test_training_iterations_through_train_py(shapes_root, tmp_path):
     cfg.merge_from_dict({
         'model.backbone.arch': TINY['arch'], 'model.backbone.init_cfg': None,
         'model.neck.in_channels': 64, 'train_dataloader.batch_size': 2,
-        'train_cfg.max_iters': 3, 'train_cfg.val_interval': 3,
+        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 100,  # no val: tested above
         'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 3,
+        'default_hooks.checkpoint.interval': 2,
         'param_scheduler': dict(_delete_=True, type='ConstantLR', factor=1.0, by_epoch=False),
     })
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -265,9 +265,9 @@ def test_training_iterations_through_train_py(shapes_root, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = open(next(p for p in _files(work_dir) if p.endswith('.log'))).read()
     for term in ('loss_rpn_cls', 'loss_mask', 'loss_complete', 'loss_distill', 'loss_rate',
-                 'keep_rate', 'coco/bbox_mAP', 'coco/segm_mAP'):
+                 'keep_rate', 'gflops'):
         assert term in log, term
-    assert osp.isfile(osp.join(work_dir, 'iter_3.pth'))
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
 
 
 def _files(root):

@@ -2,7 +2,8 @@
 import argparse
 import os.path as osp
 import time
-from typing import Optional, Sequence, Tuple
+from contextlib import contextmanager, redirect_stdout
+from typing import List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
@@ -32,7 +33,8 @@ def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = ''
     """
     cfg = Config.fromfile(config)
     for loader in DATALOADERS:
-        cfg[loader].dataset.data_root = data_root
+        if cfg.get(loader):  # a stage may have no val loop
+            cfg[loader].dataset.data_root = data_root
     # an evaluator that reads the annotations itself (mmdet's CocoMetric) follows the data
     for evaluator in EVALUATORS:
         ann_file = cfg[evaluator].get('ann_file') if cfg.get(evaluator) else None
@@ -42,6 +44,8 @@ def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = ''
     if osp.exists(run_dir):
         raise SystemExit(f'error: {run_dir} exists; not overwriting it (try again in a second)')
     cfg.work_dir = run_dir
+    if cfg.get('visualizer'):  # one instance per run: the second stage's is not the first's
+        cfg.visualizer.name = run_dir
     # The terminal shows the demo's progress lines; the run's full log is in its work dir.
     cfg.console_log_level = 'WARNING'
     return cfg
@@ -62,7 +66,8 @@ def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
     runner = DyTRunner.from_cfg(cfg)
     print(f'[stage 1] pre-training {what} on the source domain (log: {log_file(runner)})',
           flush=True)
-    runner.train()
+    with prints_to_log(runner):
+        runner.train()
     score = runner.message_hub.get_scalar(f'val/{metric}').current()
     print(f'[stage 1] source-domain {metric} {score:.3f}')
     # mmengine's CheckpointHook names the file it saved last in ``last_checkpoint``
@@ -80,9 +85,19 @@ def adapt(config: str, data_root: str, work_dir: str, base: Optional[str],
     runner = DyTRunner.from_cfg(cfg)
     print(f'[stage 2] {what} adaptation to the target domain (log: {log_file(runner)})',
           flush=True)
-    runner.train()
+    with prints_to_log(runner):
+        runner.train()
     print('[stage 2] testing on the target domain', flush=True)
-    return runner, runner.test()
+    with prints_to_log(runner):
+        return runner, runner.test()
+
+
+@contextmanager
+def prints_to_log(runner: DyTRunner):
+    """What libraries print during a run (pycocotools' notes and AP tables) goes to
+    ``stdout.log`` beside the run's log, not to the terminal."""
+    with open(osp.join(runner.log_dir, 'stdout.log'), 'a') as f, redirect_stdout(f):
+        yield
 
 
 def log_file(runner: DyTRunner) -> str:
@@ -97,6 +112,16 @@ def figure_at_test(runner: DyTRunner, name: str) -> float:
 
 def trainable_parameters(runner: DyTRunner) -> int:
     return sum(p.numel() for p in runner.model.parameters() if p.requires_grad)
+
+
+def dispatch_rows(runner: DyTRunner, unit: str) -> List[Tuple[str, str]]:
+    """Test-time keep rate against r and backbone GFLOPs per ``unit`` against the dense ViT."""
+    return [
+        ('mean keep rate on the test set', f"{figure_at_test(runner, 'keep_rate'):.3f} "
+         f'(r = {runner.cfg.model.dyt_loss.target_rate})'),
+        (f'backbone GFLOPs per {unit}', f"{figure_at_test(runner, 'gflops'):.4f} "
+         f"({100 * figure_at_test(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
+    ]
 
 
 def print_table(title: str, rows: Sequence[Tuple[str, str]]) -> None:

@@ -32,7 +32,7 @@ import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.det  # noqa: F401
 import torch
 from dyt_mm.demo.det_shapes import write_det_shapes
-from dyt_mm.demo.stages import (adapt, demo_parser, figure_at_test, pretrain_source, print_table,
+from dyt_mm.demo.stages import (adapt, demo_parser, dispatch_rows, pretrain_source, print_table,
                                 trainable_parameters)
 from dyt_mm.utils.cli import int_at_least
 from mmengine.registry import init_default_scope
@@ -61,10 +61,7 @@ def main():
          f"{100 * metrics['coco/bbox_mAP_50']:.1f})"),
         ('target mask mAP', f"{100 * metrics['coco/segm_mAP']:.1f}  (AP50 "
          f"{100 * metrics['coco/segm_mAP_50']:.1f})"),
-        ('mean keep rate on the test set', f"{figure_at_test(runner, 'keep_rate'):.3f} "
-         f'(r = {runner.cfg.model.dyt_loss.target_rate})'),
-        ('backbone GFLOPs per 128 x 128 input', f"{figure_at_test(runner, 'gflops'):.4f} "
-         f"({100 * figure_at_test(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
+        *dispatch_rows(runner, '128 x 128 input'),
         ('trainable parameters (adapters, dispatchers, pyramid, heads)',
          f'{trainable_parameters(runner):,}'),
         ('work dir', runner.work_dir),

@@ -71,12 +71,12 @@ val_dataloader = dict(
         shapes_dataset, ann_file='target/annotations/instances_val.json',
         data_prefix=dict(img='target/val/'), test_mode=True, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='CocoMetric', ann_file=data_root + '/target/annotations/instances_val.json',
-                     metric=['bbox', 'segm'], format_only=False)
+val_evaluator = dict(type='CocoMetric', metric=['bbox', 'segm'], format_only=False,
+                     ann_file=data_root + '/target/annotations/instances_val.json')
 test_evaluator = val_evaluator
 
 # AdamW as ViTDet, lr 1e-3 (DyT's PEFT rate), short warm-up, then linear decay to zero.
-max_iters = 300
+max_iters = 200
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05))

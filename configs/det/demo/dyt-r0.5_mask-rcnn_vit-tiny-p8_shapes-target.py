@@ -9,3 +9,7 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint='work_dirs/det_demo/source_vit.pth')),
     dyt_loss=dict(target_rate=0.5, rate_weight=2.0, complete_weight=1.0, distill_weight=1.0))
 custom_hooks = [dict(type='DyTHook', tau=5.0, save_trainable_only=True)]
+# The demo evaluates once, after training, with runner.test() (same images): no val loop.
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
