@@ -18,9 +18,12 @@ Outputs = List[torch.Tensor]
 
 
 def flat_tensors(outputs) -> Outputs:
-    """The tensors of a (nested) tuple or list of outputs, in order."""
+    """The tensors of a (nested) tuple or list of outputs, in order; other leaves (the ViT's
+    token grid, plain ints) are not outputs."""
     if isinstance(outputs, torch.Tensor):
         return [outputs]
+    if not isinstance(outputs, (tuple, list)):
+        return []
     return [tensor for item in outputs for tensor in flat_tensors(item)]
 
 
