@@ -272,3 +272,25 @@ def test_training_iterations_through_train_py(shapes_root, tmp_path):
 def _files(root):
     import os
     return [osp.join(d, f) for d, _, files in os.walk(root) for f in files]
+
+
+# ------------------------------------------------------------ the COCO configs
+def test_coco_configs_build_the_paper_backbones():
+    """ViT-B, ViTDet's windows, d = 128; trainable backbone parameters per method."""
+    from mmdet.registry import MODELS
+    trainable = {}
+    for method in ('dyt-r0.5', 'dyt-moe4-r0.5', 'adaptformer-d128', 'full'):
+        cfg = Config.fromfile(osp.join(
+            REPO, f'configs/det/{method}_mask-rcnn_vit-b16-in21k_simple-fpn_1x_coco.py'))
+        assert cfg.model.type == 'DyTMaskRCNN' and cfg.train_dataloader.dataset.type == \
+            'CheckedCocoDataset' and cfg.val_evaluator.type == 'CocoMetric'
+        backbone = MODELS.build(dict(cfg.model.backbone, init_cfg=None))
+        windows = [block.attn.window_size for block in backbone.vit.blocks]
+        assert windows == [14, 14, 0] * 4 and backbone.vit.grid_size == (64, 64)
+        trainable[method] = sum(p.numel() for p in backbone.parameters() if p.requires_grad)
+    adapters = 12 * (2 * 768 * 128 + 128 + 768)  # down + up projections and their biases
+    dispatchers = 12 * (768 + 1)
+    assert trainable['adaptformer-d128'] == adapters
+    assert trainable['dyt-r0.5'] == adapters + dispatchers
+    assert trainable['dyt-moe4-r0.5'] == 4 * adapters + dispatchers + 12 * (768 * 4 + 4)
+    assert trainable['full'] == sum(p.numel() for p in backbone.parameters())
