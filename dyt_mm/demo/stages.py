@@ -1,11 +1,14 @@
 """The steps the three demo scripts (tools/demo/) have in common."""
 import argparse
 import os.path as osp
+import sys
 import time
 from contextlib import contextmanager, redirect_stdout
 from typing import List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
 
 from ..engine import DyTRunner
 from ..utils.checkpoint import export_backbone
@@ -25,11 +28,35 @@ def demo_parser(doc: str, data_root: str, work_dir: str,
     return parser
 
 
-def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = '') -> Config:
+@HOOKS.register_module()
+class DemoProgressHook(Hook):
+    """Prints ``<prefix> iteration i/N, loss x`` to the terminal every ``interval`` iterations.
+
+    The stream is the one ``sys.stdout`` was when the hook was built, so the
+    lines reach the terminal while a run's other prints go to its log.
+    """
+    priority = 'VERY_LOW'
+
+    def __init__(self, prefix: str, interval: int = 50):
+        self.prefix = prefix
+        self.interval = interval
+        self.stream = sys.stdout
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.every_n_train_iters(runner, self.interval) or self.is_last_train_iter(runner):
+            loss = (f", loss {outputs['loss'].item():.3f}" if outputs and 'loss' in outputs
+                    else '')
+            print(f'{self.prefix} iteration {runner.iter + 1}/{runner.max_iters}{loss}',
+                  file=self.stream, flush=True)
+
+
+def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = '',
+                progress: Optional[str] = None) -> Config:
     """The config with its data under ``data_root`` and a fresh, timestamped work dir.
 
     A run never writes into an earlier run's folder. Only warnings of the
-    Runner reach the terminal; its full log is in ``<work dir>/<time>/``.
+    Runner reach the terminal (and, given a ``progress`` prefix, a line every
+    50 iterations); its full log is in ``<work dir>/<time>/``.
     """
     cfg = Config.fromfile(config)
     for loader in DATALOADERS:
@@ -48,21 +75,26 @@ def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = ''
         cfg.visualizer.name = run_dir
     # The terminal shows the demo's progress lines; the run's full log is in its work dir.
     cfg.console_log_level = 'WARNING'
+    if progress:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+            dict(type='DemoProgressHook', prefix=progress)]
     return cfg
 
 
 def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
-                    metric: str) -> str:
+                    metric: str, progress: bool = False) -> str:
     """Stage 1, run once: train ``config`` on the source domain and export its ViT.
 
     The stand-in for a downloaded IN-21K checkpoint. Later runs reuse
-    ``<work_dir>/source_vit.pth``; ``metric`` is the validation score printed.
+    ``<work_dir>/source_vit.pth``; ``metric`` is the validation score printed;
+    ``progress`` prints a line every 50 iterations.
     """
     base = osp.join(work_dir, 'source_vit.pth')
     if osp.isfile(base):
         print(f'[stage 1] reusing the pre-trained source ViT {base}')
         return base
-    cfg = demo_config(config, data_root, osp.join(work_dir, 'source'))
+    cfg = demo_config(config, data_root, osp.join(work_dir, 'source'),
+                      progress='[stage 1]' if progress else None)
     runner = DyTRunner.from_cfg(cfg)
     print(f'[stage 1] pre-training {what} on the source domain (log: {log_file(runner)})',
           flush=True)
@@ -77,9 +109,10 @@ def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
 
 
 def adapt(config: str, data_root: str, work_dir: str, base: Optional[str],
-          what: str = 'DyT') -> Tuple[DyTRunner, dict]:
+          what: str = 'DyT', progress: bool = False) -> Tuple[DyTRunner, dict]:
     """Stage 2: ``what`` on the target domain (from ``base`` when given); train, then test."""
-    cfg = demo_config(config, data_root, work_dir, run_prefix='target_')
+    cfg = demo_config(config, data_root, work_dir, run_prefix='target_',
+                      progress='[stage 2]' if progress else None)
     if base is not None:
         cfg.model.backbone.init_cfg.checkpoint = base
     runner = DyTRunner.from_cfg(cfg)

@@ -53,8 +53,8 @@ def main():
     print(f'[data] COCO-format shapes in {args.data_root} (instances): '
           + ', '.join(f'{k} {v}' for k, v in counts.items()), flush=True)
     base = args.base or pretrain_source(SOURCE_CONFIG, args.data_root, args.work_dir,
-                                        'a ViT Mask R-CNN', 'coco/bbox_mAP')
-    runner, metrics = adapt(TARGET_CONFIG, args.data_root, args.work_dir, base)
+                                        'a ViT Mask R-CNN', 'coco/bbox_mAP', progress=True)
+    runner, metrics = adapt(TARGET_CONFIG, args.data_root, args.work_dir, base, progress=True)
 
     print_table('DyT detection demo', [
         ('target box mAP (sparse inference)', f"{100 * metrics['coco/bbox_mAP']:.1f}  (AP50 "
