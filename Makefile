@@ -10,7 +10,7 @@ STAMP_PKG := $(VENV)/.installed-pkg
 # site-packages); it is re-installed whenever one of these files changes.
 SOURCES := setup.py $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' \) -not -path '*/.mim/*' 2>/dev/null)
 
-.PHONY: install test demo demo-seg demo-video demo-compare clean-demo
+.PHONY: install test demo demo-seg demo-video demo-det demo-compare clean-demo
 
 install: $(STAMP_PKG)
 
@@ -24,7 +24,7 @@ $(STAMP): $(REQS)
 
 $(STAMP_PKG): $(STAMP) $(SOURCES)
 	$(PIP) install -q --no-deps --no-build-isolation .
-	cd /tmp && $(CURDIR)/$(PY) -c "import dyt_mm, mmpretrain, mmseg.models, mmaction.models; print('dyt_mm', dyt_mm.__version__, 'ready')"
+	cd /tmp && $(CURDIR)/$(PY) -c "import dyt_mm, mmpretrain, mmseg.models, mmaction.models, mmdet.models; print('dyt_mm', dyt_mm.__version__, 'ready')"
 	touch $(STAMP_PKG)
 
 test: install
@@ -38,6 +38,9 @@ demo-seg: install
 
 demo-video: install
 	$(PY) tools/demo/video_demo.py
+
+demo-det: install
+	$(PY) tools/demo/det_demo.py
 
 demo-compare: install
 	$(PY) tools/demo/compare_demo.py

@@ -1,9 +1,9 @@
-"""dyt-mm: Dynamic Tuning (DyT) for mmpretrain, mmsegmentation and mmaction2.
+"""dyt-mm: Dynamic Tuning (DyT) for mmpretrain, mmsegmentation, mmaction2 and mmdetection.
 
 ``import dyt_mm`` first makes the pinned OpenMMLab set importable on CPU-only
 machines (see :mod:`dyt_mm.compat`), then exposes the plain-PyTorch core. The
 toolbox layers register themselves when imported: ``dyt_mm.cls`` (mmpretrain),
-``dyt_mm.seg`` (mmseg) and ``dyt_mm.video`` (mmaction); configs name them in
+``dyt_mm.seg`` (mmseg), ``dyt_mm.video`` (mmaction) and ``dyt_mm.det`` (mmdet); configs name them in
 ``custom_imports``. From then on mmengine's ``load_checkpoint`` (``get_model``,
 inferencers, ``init_cfg``) reads local files without unpickling code.
 """

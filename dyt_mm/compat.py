@@ -3,27 +3,24 @@
 Two packaging problems of the pinned releases stop ``import mmseg.models`` and
 ``import mmaction.models`` on a machine with ``mmcv-lite`` (no compiled ops):
 
-1. ``mmcv/ops/__init__.py`` imports every compiled op from ``mmcv._ext``; mmseg
-   imports ``point_sample`` and ``sigmoid_focal_loss`` from it at module level.
-   When ``mmcv._ext`` is absent we register a stand-in ``mmcv.ops`` that keeps
-   the real package path (so pure-Python submodules still import), exposes the
-   pure-PyTorch ``point_sample`` and answers every other name with
-   ``ModuleNotFoundError``, which mmseg's optional imports already catch.
+1. Every module of ``mmcv.ops`` loads the compiled kernels of ``mmcv._ext``
+   at import time, and mmseg and mmdet import ``mmcv.ops`` at module level.
+   When ``mmcv._ext`` is absent we register :mod:`dyt_mm.mmcv_ext` in its
+   place: torchvision computes the kernels that Mask R-CNN runs (``nms``,
+   ``roi_align``), every other kernel raises ``ModuleNotFoundError`` naming
+   it when called.
 2. The mmaction2 1.2.0 wheel lacks ``mmaction/models/localizers/drn/``; an empty
    placeholder module lets ``mmaction.models`` import.
 
-Both are applied by ``import dyt_mm`` and do nothing when the real modules exist.
+Both are applied by ``import dyt_mm`` (before any toolbox) and do nothing when
+the real modules exist.
 Nothing here touches ``torch.load`` defaults.
 
-Two warnings that every import of the pinned set prints are harmless here and
-silenced (only when ``dyt_mm`` is imported before the toolboxes):
-
-* mmcv-lite's "Fail to import ``MultiScaleDeformableAttention``": that
-  attention (Deformable DETR) needs compiled ops; nothing in DyT uses it;
-* setuptools' "pkg_resources is deprecated", raised by mmengine's package
-  utilities, which still work with the pinned setuptools.
+One warning that every import of the pinned set prints is harmless here and
+silenced (only when ``dyt_mm`` is imported before the toolboxes): setuptools'
+"pkg_resources is deprecated", raised by mmengine's package utilities, which
+still work with the pinned setuptools.
 """
-import importlib.machinery
 import importlib.util
 import os
 import re
@@ -41,42 +38,13 @@ def _has_module(name: str) -> bool:
         return False
 
 
-class _CpuOnlyOps(types.ModuleType):
-    """``mmcv.ops`` without compiled kernels: only pure-PyTorch members."""
-
-    def __getattr__(self, name):
-        if name.startswith('__'):
-            raise AttributeError(name)
-        if name == 'point_sample':
-            from mmcv.ops.point_sample import point_sample
-            return point_sample
-        if name == 'sigmoid_focal_loss':
-            return _sigmoid_focal_loss_unavailable
-        raise ModuleNotFoundError(
-            f"mmcv.ops.{name} needs mmcv's compiled ops, which mmcv-lite does "
-            'not ship; install full mmcv (see docs/environment.md) to use it.')
-
-
-def _sigmoid_focal_loss_unavailable(*args, **kwargs):
-    raise RuntimeError('sigmoid_focal_loss needs compiled mmcv ops; use the '
-                       "pure-PyTorch focal loss (use_sigmoid=True) or full mmcv.")
-
-
-def _install_mmcv_ops_stand_in() -> None:
-    if 'mmcv.ops' in sys.modules or not _has_module('mmcv'):
+def _install_mmcv_ext_stand_in() -> None:
+    if 'mmcv._ext' in sys.modules or not _has_module('mmcv'):
         return
     if _has_module('mmcv._ext'):
         return  # real compiled mmcv: leave it alone
-    import mmcv
-    spec = importlib.util.find_spec('mmcv.ops')
-    ops = _CpuOnlyOps('mmcv.ops', __doc__)
-    ops.__path__ = list(spec.submodule_search_locations)
-    ops.__spec__ = importlib.machinery.ModuleSpec(
-        'mmcv.ops', None, is_package=True)
-    ops.__spec__.submodule_search_locations = ops.__path__
-    ops.__file__ = spec.origin
-    sys.modules['mmcv.ops'] = ops
-    mmcv.ops = ops
+    from .mmcv_ext import stand_in
+    sys.modules['mmcv._ext'] = stand_in()
 
 
 def _install_drn_placeholder() -> None:
@@ -94,13 +62,12 @@ def _install_drn_placeholder() -> None:
     sys.modules[_DRN + '.drn'].DRN = None
 
 
-HARMLESS_WARNINGS = ('Fail to import ``MultiScaleDeformableAttention``',
-                     'pkg_resources is deprecated as an API')
+HARMLESS_WARNINGS = ('pkg_resources is deprecated as an API', )
 
 
 def apply() -> None:
     """Silence the harmless warnings; install both stand-ins if (and only if) needed."""
     for message in HARMLESS_WARNINGS:
         warnings.filterwarnings('ignore', message=re.escape(message), category=UserWarning)
-    _install_mmcv_ops_stand_in()
+    _install_mmcv_ext_stand_in()
     _install_drn_placeholder()

@@ -9,7 +9,7 @@ neck or pyramid, a temporal head) does not depend on the masks; mmengine's
 ``complete`` mode and subtracting what it attributes to the ViT.
 """
 import warnings
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer
@@ -34,17 +34,32 @@ class _Call(nn.Module):
         return self.module(*inputs, **self.kwargs)
 
 
+class _Features(nn.Module):
+    """A detector's ``extract_feat`` (backbone and neck) as a module to trace."""
+
+    def __init__(self, detector: nn.Module):
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, inputs):
+        return self.detector.extract_feat(inputs)
+
+
 @torch.no_grad()
 def count_outside_vit(module: nn.Module, inputs: tuple, vit: DyTNetwork, **kwargs) -> Dict:
     """Trace ``module(*inputs, **kwargs)`` once with ``vit`` in complete mode.
 
     Returns ``outside`` (FLOPs not in the ViT), ``frames`` (ViT images per
-    sample of the batch) and ``num_image_tokens`` (per ViT image).
+    sample of the batch), ``num_image_tokens`` (per ViT image) and ``grid``.
     """
-    seen = []
-    # shapes seen while tracing are traced values: read them as ints
-    handle = vit.register_forward_hook(
-        lambda m, i, out: seen.append(tuple(int(n) for n in out.masks.shape)))
+    seen, grids = [], []
+
+    def record(module, inputs, out):
+        # shapes seen while tracing are traced values: read them as ints
+        seen.append(tuple(int(n) for n in out.masks.shape))
+        grids.append(None if out.grid is None else tuple(int(n) for n in out.grid))
+
+    handle = vit.register_forward_hook(record)
     wrapper = _Call(module, kwargs)
     vit_name = next(f'module.{name}' if name else 'module'
                     for name, m in module.named_modules() if m is vit)
@@ -60,7 +75,7 @@ def count_outside_vit(module: nn.Module, inputs: tuple, vit: DyTNetwork, **kwarg
         raise ValueError(f'{type(module).__name__} did not call its DyT ViT as a module')
     batch = inputs[0].shape[0]
     return dict(outside=float(total - inside), frames=seen[0][0] // batch,
-                num_image_tokens=seen[0][-1])
+                num_image_tokens=seen[0][-1], grid=grids[0])
 
 
 class ModelFlops:
@@ -71,16 +86,19 @@ class ModelFlops:
         frames: ViT images per backbone input (T for clips).
         outside: FLOPs outside the ViT per backbone input (heads, necks).
         num_image_tokens: image tokens per ViT image at the counted size.
+        grid: their grid (its shape matters to window attention only).
     """
 
-    def __init__(self, vit: DyTNetwork, frames: int, outside: float, num_image_tokens: int):
+    def __init__(self, vit: DyTNetwork, frames: int, outside: float, num_image_tokens: int,
+                 grid: Optional[Tuple[int, int]] = None):
         self.vit = vit
         self.frames = frames
         self.outside = outside
         self.num_image_tokens = num_image_tokens
+        self.grid = grid or (num_image_tokens, 1)
 
     def vit_flops(self):
-        return self.vit.flops_counter(self.num_image_tokens)
+        return self.vit.flops_counter(self.num_image_tokens, self.grid)
 
     def dense(self) -> float:
         """The plain pre-trained ViT (no adapters, nothing skipped) plus heads."""
@@ -107,7 +125,7 @@ def backbone_flops(vit: DyTNetwork, call: BackboneCall) -> torch.Tensor:
 
     Summed over the frames of a clip.
     """
-    vit_flops = vit.flops_counter(call.masks.shape[-1])
+    vit_flops = vit.flops_counter(call.masks.shape[-1], call.grid)
     kept = call.kept
     return vit_flops.per_sample(kept.flatten(0, 1)).reshape(kept.shape[:2]).sum(dim=1)
 
@@ -133,5 +151,9 @@ def model_flops(model: nn.Module, cfg, shape=None) -> ModelFlops:
     toolbox = toolbox_of(cfg)
     _, vit = dyt_parts(model)
     example = model_input(toolbox, random_backbone_inputs(model, 1, shape))
-    traced = count_outside_vit(model, (example, ), vit, mode='tensor', **toolbox.tensor_kwargs)
+    if toolbox.counted == 'features':  # mmdet: backbone + neck, as the paper counts
+        traced = count_outside_vit(_Features(model), (example, ), vit)
+    else:
+        traced = count_outside_vit(model, (example, ), vit, mode='tensor',
+                                   **toolbox.tensor_kwargs)
     return ModelFlops(vit, **traced)

@@ -1,5 +1,5 @@
 """Watch a DyT model run: what its backbone got and what its dispatchers kept."""
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
@@ -13,6 +13,7 @@ class BackboneCall(NamedTuple):
     masks: torch.Tensor  # (batch_size * frames, S, N_image) from the ViT
     site_tokens: torch.Tensor  # (S,) image tokens each site saw (fewer with token merging)
     sources: Optional[torch.Tensor] = None  # token merging: DyTOutput.sources
+    grid: Optional[Tuple[int, int]] = None  # the ViT's image-token grid
 
     @property
     def keep_rates(self) -> torch.Tensor:
@@ -65,7 +66,8 @@ class DispatchProbe:
         masks = output.masks.detach().cpu()
         sources = None if output.sources is None else output.sources.cpu()
         self.calls.append(BackboneCall(inputs, batch_size, masks,
-                                       module.site_tokens(masks.shape[-1]), sources))
+                                       module.site_tokens(masks.shape[-1]), sources,
+                                       output.grid))
 
     def __enter__(self) -> 'DispatchProbe':
         self._handles = [self.backbone.register_forward_pre_hook(self._on_backbone),

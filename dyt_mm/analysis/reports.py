@@ -10,6 +10,7 @@ from torch import nn
 
 from ..models.dyt import threshold_offsets
 from .flops import dispatch_summary, model_flops
+from .toolbox import toolbox_of
 from .inputs import random_backbone_inputs, run_on_inputs, run_on_test_data, test_data_missing
 from .loading import build_model, dyt_parts, load_config
 from .speed import calibrate_keep_rate, compare_modes
@@ -54,7 +55,8 @@ def flops_report(model: nn.Module, cfg: Config, num_samples: int,
         inputs = f'{num_samples} random inputs (test data not used: {reason})'
     _, vit = dyt_parts(model)
     return dict(
-        inputs=inputs, input_shape=list(random_backbone_inputs(model, 1, shape).shape[1:]),
+        counted=toolbox_of(cfg).counted, inputs=inputs,
+        input_shape=list(random_backbone_inputs(model, 1, shape).shape[1:]),
         frames=flops.frames, image_tokens=flops.num_image_tokens, prefix_tokens=vit.num_prefix,
         dense_gflops=flops.dense() / 1e9, backbone_dense_gflops=flops.backbone_dense() / 1e9,
         outside_vit_gflops=flops.outside / 1e9, complete_gflops=flops.complete() / 1e9,

@@ -146,7 +146,7 @@ def flops_ceiling(model_or_backbone: nn.Module, inputs: torch.Tensor) -> Dict:
     with dyt_mode(vit, 'sparse'), DispatchProbe(backbone) as probe:
         backbone(inputs)
     traced = count_outside_vit(backbone, (inputs[:1], ), vit)
-    flops = ModelFlops(vit, traced['frames'], traced['outside'], traced['num_image_tokens'])
+    flops = ModelFlops(vit, **traced)
     sparse_flops = flops.per_input(probe.calls[0]).mean().item()
     return dict(keep_rate=probe.calls[0].keep_rate,
                 ceiling=flops.complete() / sparse_flops,

@@ -28,6 +28,9 @@ class Toolbox(NamedTuple):
     file_info: dict
     # the evaluator's headline metric in the demo configs and the paper's tables
     metric: str
+    # what FLOPs count: the whole model ('model'), or backbone + neck ('features', as the
+    # paper's detection table)
+    counted: str = 'model'
 
 
 TOOLBOXES = {
@@ -37,6 +40,7 @@ TOOLBOXES = {
     # mmaction's tensor mode stops after the backbone unless asked for the head
     'mmaction': Toolbox('dyt_mm.video', dict(stage='head'), True, 'filename',
                         dict(label=-1, start_index=0, modality='RGB'), 'acc/top1'),
+    'mmdet': Toolbox('dyt_mm.det', {}, False, 'img_path', {}, 'coco/bbox_mAP', 'features'),
 }
 
 

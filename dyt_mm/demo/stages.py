@@ -1,15 +1,20 @@
 """The steps the three demo scripts (tools/demo/) have in common."""
 import argparse
 import os.path as osp
+import sys
 import time
-from typing import Optional, Sequence, Tuple
+from contextlib import contextmanager, redirect_stdout
+from typing import List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
 
 from ..engine import DyTRunner
 from ..utils.checkpoint import export_backbone
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+EVALUATORS = ('val_evaluator', 'test_evaluator')
 
 
 def demo_parser(doc: str, data_root: str, work_dir: str,
@@ -23,40 +28,78 @@ def demo_parser(doc: str, data_root: str, work_dir: str,
     return parser
 
 
-def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = '') -> Config:
+@HOOKS.register_module()
+class DemoProgressHook(Hook):
+    """Prints ``<prefix> iteration i/N, loss x`` to the terminal every ``interval`` iterations.
+
+    The stream is the one ``sys.stdout`` was when the hook was built, so the
+    lines reach the terminal while a run's other prints go to its log.
+    """
+    priority = 'VERY_LOW'
+
+    def __init__(self, prefix: str, interval: int = 50):
+        self.prefix = prefix
+        self.interval = interval
+        self.stream = sys.stdout
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.every_n_train_iters(runner, self.interval) or self.is_last_train_iter(runner):
+            loss = (f", loss {outputs['loss'].item():.3f}" if outputs and 'loss' in outputs
+                    else '')
+            print(f'{self.prefix} iteration {runner.iter + 1}/{runner.max_iters}{loss}',
+                  file=self.stream, flush=True)
+
+
+def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = '',
+                progress: Optional[str] = None) -> Config:
     """The config with its data under ``data_root`` and a fresh, timestamped work dir.
 
     A run never writes into an earlier run's folder. Only warnings of the
-    Runner reach the terminal; its full log is in ``<work dir>/<time>/``.
+    Runner reach the terminal (and, given a ``progress`` prefix, a line every
+    50 iterations); its full log is in ``<work dir>/<time>/``.
     """
     cfg = Config.fromfile(config)
     for loader in DATALOADERS:
-        cfg[loader].dataset.data_root = data_root
+        if cfg.get(loader):  # a stage may have no val loop
+            cfg[loader].dataset.data_root = data_root
+    # an evaluator that reads the annotations itself (mmdet's CocoMetric) follows the data
+    for evaluator in EVALUATORS:
+        ann_file = cfg[evaluator].get('ann_file') if cfg.get(evaluator) else None
+        if ann_file and cfg.get('data_root') and ann_file.startswith(cfg.data_root):
+            cfg[evaluator].ann_file = data_root + ann_file[len(cfg.data_root):]
     run_dir = osp.join(work_dir, run_prefix + time.strftime('%Y%m%d_%H%M%S'))
     if osp.exists(run_dir):
         raise SystemExit(f'error: {run_dir} exists; not overwriting it (try again in a second)')
     cfg.work_dir = run_dir
+    if cfg.get('visualizer'):  # one instance per run: the second stage's is not the first's
+        cfg.visualizer.name = run_dir
     # The terminal shows the demo's progress lines; the run's full log is in its work dir.
     cfg.console_log_level = 'WARNING'
+    if progress:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+            dict(type='DemoProgressHook', prefix=progress)]
     return cfg
 
 
 def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
-                    metric: str) -> str:
+                    metric: str, progress: bool = False) -> str:
     """Stage 1, run once: train ``config`` on the source domain and export its ViT.
 
     The stand-in for a downloaded IN-21K checkpoint. Later runs reuse
-    ``<work_dir>/source_vit.pth``; ``metric`` is the validation score printed.
+    ``<work_dir>/source_vit.pth``; ``metric`` is the validation score printed;
+    ``progress`` prints a line every 50 iterations.
     """
     base = osp.join(work_dir, 'source_vit.pth')
     if osp.isfile(base):
         print(f'[stage 1] reusing the pre-trained source ViT {base}')
         return base
-    cfg = demo_config(config, data_root, osp.join(work_dir, 'source'))
+    cfg = demo_config(config, data_root, osp.join(work_dir, 'source'),
+                      progress='[stage 1]' if progress else None)
     runner = DyTRunner.from_cfg(cfg)
     print(f'[stage 1] pre-training {what} on the source domain (log: {log_file(runner)})',
           flush=True)
-    runner.train()
+    with prints_to_log(runner):
+        runner.train()
     score = runner.message_hub.get_scalar(f'val/{metric}').current()
     print(f'[stage 1] source-domain {metric} {score:.3f}')
     # mmengine's CheckpointHook names the file it saved last in ``last_checkpoint``
@@ -66,17 +109,28 @@ def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
 
 
 def adapt(config: str, data_root: str, work_dir: str, base: Optional[str],
-          what: str = 'DyT') -> Tuple[DyTRunner, dict]:
+          what: str = 'DyT', progress: bool = False) -> Tuple[DyTRunner, dict]:
     """Stage 2: ``what`` on the target domain (from ``base`` when given); train, then test."""
-    cfg = demo_config(config, data_root, work_dir, run_prefix='target_')
+    cfg = demo_config(config, data_root, work_dir, run_prefix='target_',
+                      progress='[stage 2]' if progress else None)
     if base is not None:
         cfg.model.backbone.init_cfg.checkpoint = base
     runner = DyTRunner.from_cfg(cfg)
     print(f'[stage 2] {what} adaptation to the target domain (log: {log_file(runner)})',
           flush=True)
-    runner.train()
+    with prints_to_log(runner):
+        runner.train()
     print('[stage 2] testing on the target domain', flush=True)
-    return runner, runner.test()
+    with prints_to_log(runner):
+        return runner, runner.test()
+
+
+@contextmanager
+def prints_to_log(runner: DyTRunner):
+    """What libraries print during a run (pycocotools' notes and AP tables) goes to
+    ``stdout.log`` beside the run's log, not to the terminal."""
+    with open(osp.join(runner.log_dir, 'stdout.log'), 'a') as f, redirect_stdout(f):
+        yield
 
 
 def log_file(runner: DyTRunner) -> str:
@@ -91,6 +145,16 @@ def figure_at_test(runner: DyTRunner, name: str) -> float:
 
 def trainable_parameters(runner: DyTRunner) -> int:
     return sum(p.numel() for p in runner.model.parameters() if p.requires_grad)
+
+
+def dispatch_rows(runner: DyTRunner, unit: str) -> List[Tuple[str, str]]:
+    """Test-time keep rate against r and backbone GFLOPs per ``unit`` against the dense ViT."""
+    return [
+        ('mean keep rate on the test set', f"{figure_at_test(runner, 'keep_rate'):.3f} "
+         f'(r = {runner.cfg.model.dyt_loss.target_rate})'),
+        (f'backbone GFLOPs per {unit}', f"{figure_at_test(runner, 'gflops'):.4f} "
+         f"({100 * figure_at_test(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
+    ]
 
 
 def print_table(title: str, rows: Sequence[Tuple[str, str]]) -> None:

@@ -18,12 +18,13 @@ Outputs = List[torch.Tensor]
 
 
 def flat_tensors(outputs) -> Outputs:
-    """The tensors of a (nested) tuple or list of outputs, in order; None (an absent
-    optional output, such as ``DyTOutput.sources`` without token merging) has none."""
-    if outputs is None:
-        return []
+    """The tensors of a (nested) tuple or list of outputs, in order; other leaves (None for
+    an absent optional output such as ``DyTOutput.sources``, the ViT's token grid, plain
+    ints) are not outputs."""
     if isinstance(outputs, torch.Tensor):
         return [outputs]
+    if not isinstance(outputs, (tuple, list)):
+        return []
     return [tensor for item in outputs for tensor in flat_tensors(item)]
 
 

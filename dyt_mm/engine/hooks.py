@@ -21,6 +21,7 @@ class _DispatchRecorder:
         self.vit = vit
         self.kept: List[torch.Tensor] = []
         self.num_image_tokens = None
+        self.grid = None
         self._handle = vit.register_forward_hook(self._record)
 
     def _record(self, module, inputs, output) -> None:
@@ -28,6 +29,7 @@ class _DispatchRecorder:
             return  # the teacher pass skips nothing; it is not what DyT costs
         self.kept.append(output.masks.detach().sum(dim=-1).cpu())
         self.num_image_tokens = output.masks.shape[-1]
+        self.grid = output.grid
 
     def pop(self) -> Optional[torch.Tensor]:
         """``(samples, sites)`` kept counts since the last pop, or None."""
@@ -161,7 +163,8 @@ class DyTHook(Hook):
         """Keep rates and FLOPs from ``(samples, sites)`` kept-token counts."""
         vit = self._recorder.vit
         rates = kept.double().mean(dim=0) / vit.site_tokens(num_image_tokens)
-        flops = vit.flops_counter(num_image_tokens)
+        # The grid's shape matters only to window attention (recorded from the forward).
+        flops = vit.flops_counter(num_image_tokens, self._recorder.grid)
         per_sample = flops.per_sample(kept)
         figures = {'keep_rate': rates.mean().item()}
         figures.update({f'keep_rate_l{i}': r.item() for i, r in enumerate(rates)})

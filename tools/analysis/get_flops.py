@@ -50,11 +50,14 @@ def gflops(value: float) -> str:
 def describe(args, report) -> str:
     dense = report['dense_gflops']
     shape = 'x'.join(map(str, report['input_shape']))
+    # detectors are counted as the paper's detection table: backbone + neck (FPN) only
+    model, outside = (('backbone + FPN', 'the FPN neck') if report['counted'] == 'features'
+                      else ('model', 'heads, necks'))
     rows = [
         ('', 'GFLOPs', 'vs dense'),
-        ('dense model (plain ViT + rest)', gflops(dense), '1.000'),
+        (f'dense {model} (plain ViT + rest)', gflops(dense), '1.000'),
         ('  ViT backbone', gflops(report['backbone_dense_gflops']), ''),
-        ('  outside the ViT (heads, necks)', gflops(report['outside_vit_gflops']), ''),
+        (f'  outside the ViT ({outside})', gflops(report['outside_vit_gflops']), ''),
     ]
     if report['merge_r']:
         rows.append((f"dense + token merging (r = {report['merge_r']})",

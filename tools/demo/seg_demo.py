@@ -26,7 +26,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.seg  # noqa: F401
 from dyt_mm.demo.seg_shapes import write_seg_shapes
-from dyt_mm.demo.stages import (adapt, demo_parser, figure_at_test, pretrain_source, print_table,
+from dyt_mm.demo.stages import (adapt, demo_parser, dispatch_rows, pretrain_source, print_table,
                                 trainable_parameters)
 from mmengine.registry import init_default_scope
 
@@ -46,10 +46,7 @@ def main():
     print_table('DyT segmentation demo', [
         ('target mIoU (sparse, sliding window)', f"{metrics['mIoU']:.1f} %  (aAcc "
          f"{metrics['aAcc']:.1f} %)"),
-        ('mean keep rate on the test set', f"{figure_at_test(runner, 'keep_rate'):.3f} "
-         f'(r = {runner.cfg.model.dyt_loss.target_rate})'),
-        ('backbone GFLOPs per 64 x 64 window', f"{figure_at_test(runner, 'gflops'):.4f} "
-         f"({100 * figure_at_test(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
+        *dispatch_rows(runner, '64 x 64 window'),
         ('trainable parameters (adapters, dispatchers, pyramid, heads)',
          f'{trainable_parameters(runner):,}'),
         ('work dir', runner.work_dir),

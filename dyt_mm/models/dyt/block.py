@@ -52,6 +52,13 @@ def rotate_pairs(x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor) -> torch
     return (x * cos + rotated * sin).to(x.dtype)
 
 
+def window_partition(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
+    """``(B, H, W, C)`` -> ``(B * windows, wh * ww, C)``, windows in row-major order."""
+    B, H, W, C = x.shape
+    x = x.reshape(B, H // window[0], window[0], W // window[1], window[1], C)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window[0] * window[1], C)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with an optional key mask (timm naming).
 
@@ -67,11 +74,20 @@ class Attention(nn.Module):
     ``key_bias``: ``(B, N)`` logits added per key (token merging's log sizes);
     ``return_keys`` also returns the keys averaged over heads ``(B, N, head_dim)``,
     what token merging matches tokens by.
+
+    ``window_size > 0``: ViTDet's window attention, each token attends within
+    its ``window_size x window_size`` window of the image grid (the grid is
+    zero-padded to whole windows; padded keys are masked out). The sequence
+    must then hold image tokens only, and dispatch may not touch attention.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
-                 fused_attn: bool = True, inner_norm: bool = False, norm_eps: float = 1e-6):
+                 fused_attn: bool = True, inner_norm: bool = False, norm_eps: float = 1e-6,
+                 window_size: int = 0):
         super().__init__()
+        if window_size < 0:
+            raise ValueError(f'window_size must be >= 0 (0: global attention), got {window_size}')
+        self.window_size = window_size
         if dim % num_heads:
             raise ValueError(f'embed_dims {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
@@ -88,12 +104,14 @@ class Attention(nn.Module):
                 kept: Optional[KeptTokens] = None,
                 qkv_adapter: Optional[nn.Module] = None,
                 rope: Optional[torch.Tensor] = None, key_bias: Optional[torch.Tensor] = None,
-                return_keys: bool = False):
+                return_keys: bool = False, grid: Optional[Tuple[int, int]] = None):
         qkv = self.qkv(x)
         if qkv_adapter is not None:  # LoRA: token-wise, so it runs on kept rows as well
             qkv = qkv + qkv_adapter(x)
         if rope is not None:
             qkv = self._rotate(qkv, rope if kept is None else rope[kept.token])
+        if kept is None and self.window_size:
+            return self.proj(self.norm(self._attend_in_windows(qkv, grid)))
         if kept is None:
             out, keys = self._attend(qkv, key_mask, key_bias=key_bias)
             out = self.proj(self.norm(out))
@@ -114,6 +132,26 @@ class Attention(nn.Module):
         sin, cos = rope[:, None].chunk(2, dim=-1)  # broadcast over heads
         q, k = rotate_pairs(q, sin, cos), rotate_pairs(k, sin, cos)
         return torch.stack([q, k, v], dim=-3).flatten(-3)
+
+    def _attend_in_windows(self, qkv: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+        """Window attention of ``(B, H*W, 3C)`` image-token projections."""
+        B, N, C3 = qkv.shape
+        if grid is None or N != grid[0] * grid[1]:
+            raise ValueError(f'window attention needs the image tokens only, as a grid; got '
+                             f'{N} tokens for grid {grid} (no class, register or prompt tokens)')
+        (H, W), ws = grid, self.window_size
+        pad_h, pad_w = -H % ws, -W % ws
+        rows, cols = (H + pad_h) // ws, (W + pad_w) // ws
+
+        def to_windows(x: torch.Tensor) -> torch.Tensor:  # (b, H, W, c) -> (b*windows, ws*ws, c)
+            return window_partition(F.pad(x, (0, 0, 0, pad_w, 0, pad_h)), (ws, ws))
+
+        key_mask = None
+        if pad_h or pad_w:
+            key_mask = to_windows(qkv.new_ones(1, H, W, 1)).squeeze(-1).repeat(B, 1)
+        out, _ = self._attend(to_windows(qkv.reshape(B, H, W, C3)), key_mask)
+        out = out.reshape(B, rows, cols, ws, ws, -1).transpose(2, 3)
+        return out.reshape(B, rows * ws, cols * ws, -1)[:, :H, :W].reshape(B, N, -1)
 
     def _attend(self, qkv: torch.Tensor, key_mask: Optional[torch.Tensor],
                 fused: Optional[bool] = None, key_bias: Optional[torch.Tensor] = None
@@ -248,16 +286,21 @@ class DyTBlock(DispatchedBlock):
                  adapter: Optional[dict] = DEFAULT_ADAPTER,
                  dispatch: Optional[dict] = DEFAULT_DISPATCH, fused_attn: bool = True,
                  norm_eps: float = 1e-6, mlp_act: str = 'gelu',
-                 layer_scale: Optional[float] = None, inner_norms: Sequence[str] = ()):
+                 layer_scale: Optional[float] = None, inner_norms: Sequence[str] = (),
+                 window_size: int = 0):
         super().__init__()
         check_choice('dispatch variant', variant, VARIANTS)
+        if window_size and variant != 'mlp':
+            raise ValueError(f"window attention (window_size={window_size}) needs the 'mlp' "
+                             f"dispatch variant, got {variant!r}: the sparse mode gathers the "
+                             'kept tokens of a whole sample, not of a window')
         for where in inner_norms:
             check_choice('inner norm', where, INNER_NORMS)
         self.variant = variant
         self.sites = VARIANT_SITES[variant]
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias, fused_attn, 'attn' in inner_norms,
-                              norm_eps)
+                              norm_eps, window_size)
         self.ls1 = nn.Identity() if layer_scale is None else LayerScale(dim, layer_scale)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = build_mlp(dim, int(dim * mlp_ratio), mlp_act, 'mlp' in inner_norms, norm_eps)
@@ -278,31 +321,38 @@ class DyTBlock(DispatchedBlock):
 
     # The three residual branches a site can dispatch: on (B, N, C) tokens with an optional
     # key mask, or (sparse mode, token-mixing sites) on the kept rows with their layout.
-    # ``rope``: the rotary table of the whole sequence (see Attention), or None.
+    # ``rope``: the rotary table of the whole sequence (see Attention), or None; ``grid``:
+    # the image grid (for window attention).
     def _attn_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                     kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None):
-        return self.ls1(self.attn(self.norm1(x), key_mask, kept, self._adapter('qkv'), rope))
+                     kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None,
+                     grid: Optional[Tuple[int, int]] = None):
+        return self.ls1(self.attn(self.norm1(x), key_mask, kept, self._adapter('qkv'), rope,
+                                  grid=grid))
 
     def _mlp_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                    kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None):
+                    kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None,
+                    grid: Optional[Tuple[int, int]] = None):
         return self.ls2(self.mlp(self.norm2(x)))
 
     def _layer_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                      kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None):
-        attn = self.drop_path(self._attn_branch(x, key_mask, kept, rope))
+                      kept: Optional[KeptTokens] = None, rope: Optional[torch.Tensor] = None,
+                      grid: Optional[Tuple[int, int]] = None):
+        attn = self.drop_path(self._attn_branch(x, key_mask, kept, rope, grid))
         return attn + self.drop_path(self._mlp_branch(x + attn))
 
     def _site(self, site: str, x: torch.Tensor, num_prefix: int,
-              rope: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+              rope: Optional[torch.Tensor] = None,
+              grid: Optional[Tuple[int, int]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         # _layer_branch applies stochastic depth to its two parts itself.
         drop_path = self.drop_path if site != 'layer' else nn.Identity()
         dispatcher = self.dispatchers[site] if site in self.dispatchers else None
-        return run_site(self.mode, partial(getattr(self, f'_{site}_branch'), rope=rope), x,
+        branch = partial(getattr(self, f'_{site}_branch'), rope=rope, grid=grid)
+        return run_site(self.mode, branch, x,
                         num_prefix, dispatcher, self._adapter(site), drop_path,
                         token_mixing=site in TOKEN_MIXING_SITES)
 
     def forward(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor] = None,
-                merge: Optional[MergeState] = None
+                merge: Optional[MergeState] = None, grid: Optional[Tuple[int, int]] = None
                 ) -> Tuple[torch.Tensor, List[torch.Tensor], Optional[MergeState]]:
         """Prompts (VPT-deep) join the prefix for this block only.
 
@@ -310,42 +360,44 @@ class DyTBlock(DispatchedBlock):
         (EVA-02), or None; prefix tokens are not rotated. ``merge``: token
         merging's state (ToMe, see :mod:`.merging`), or None for none; merging
         happens between attention and the MLP, so the MLP site (and its mask)
-        sees the merged tokens. Returns the tokens, one mask per site and the
-        new merge state.
+        sees the merged tokens. ``grid``: the image grid ``(H, W)``, which window
+        attention needs. Returns the tokens, one mask per site and the new merge
+        state.
         """
         prompts = self._adapter('prompts')
         if prompts is None:
-            return self._forward_sites(x, num_prefix, rope, merge)
+            return self._forward_sites(x, num_prefix, rope, merge, grid)
         x, masks, merge = self._forward_sites(prompts.insert(x, num_prefix),
-                                              num_prefix + prompts.num_prompts, rope, merge)
+                                              num_prefix + prompts.num_prompts, rope, merge,
+                                              grid)
         return prompts.remove(x, num_prefix), masks, merge
 
     def _attend_and_merge(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor],
-                          merge: Optional[MergeState]
+                          merge: Optional[MergeState], grid: Optional[Tuple[int, int]]
                           ) -> Tuple[torch.Tensor, Optional[MergeState]]:
         """The undispatched attention, then (with ``merge``) token merging by its keys."""
         if merge is None:
-            return x + self.drop_path(self._attn_branch(x, rope=rope)), None
+            return x + self.drop_path(self._attn_branch(x, rope=rope, grid=grid)), None
         attn, keys = self.attn(self.norm1(x), qkv_adapter=self._adapter('qkv'),
                                key_bias=merge.attention_bias(num_prefix), return_keys=True)
         return merge_tokens(x + self.drop_path(self.ls1(attn)), keys, num_prefix, merge)
 
     def _forward_sites(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor],
-                       merge: Optional[MergeState]
+                       merge: Optional[MergeState], grid: Optional[Tuple[int, int]]
                        ) -> Tuple[torch.Tensor, List[torch.Tensor], Optional[MergeState]]:
         if rope is not None:
             rope = with_identity_prefix(rope, num_prefix)
         masks = []
         if 'layer' in self.sites:
-            x, mask = self._site('layer', x, num_prefix, rope)
+            x, mask = self._site('layer', x, num_prefix, rope, grid)
             return x, [mask], merge
         if 'attn' in self.sites:
-            x, mask = self._site('attn', x, num_prefix, rope)
+            x, mask = self._site('attn', x, num_prefix, rope, grid)
             masks.append(mask)
         else:
-            x, merge = self._attend_and_merge(x, num_prefix, rope, merge)
+            x, merge = self._attend_and_merge(x, num_prefix, rope, merge, grid)
         if 'mlp' in self.sites:
-            x, mask = self._site('mlp', x, num_prefix, rope)
+            x, mask = self._site('mlp', x, num_prefix, rope, grid)
             masks.append(mask)
         else:
             x = x + self.drop_path(self._mlp_branch(x))

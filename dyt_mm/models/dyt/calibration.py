@@ -44,7 +44,8 @@ def dispatch_sites(model: nn.Module) -> Tuple[DyTNetwork, List[TokenDispatcher]]
     if len(vits) != 1:
         raise ValueError(f'{type(model).__name__} must hold exactly one DyT ViT, has {len(vits)}')
     vit = vits[0]
-    dispatchers = [vit.blocks[i].dispatchers[site] for i, site in vit.sites]
+    dispatchers = [vit.blocks[i].dispatchers[site] for i, site in vit.sites
+                   if site in vit.blocks[i].dispatchers]
     if not dispatchers:
         raise ValueError('this model has no dispatchers (dispatch=None): there is no keep rate '
                          'to calibrate')

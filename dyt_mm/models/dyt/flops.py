@@ -13,6 +13,7 @@ number of kept tokens (prefix tokens included), as the ``sparse`` mode runs it.
 Adapters and dispatchers report their own cost (``flops``); VPT prompts make
 every block's sequence longer; token merging makes it shorter block by block.
 """
+import math
 from typing import Optional, Tuple
 
 import torch
@@ -26,10 +27,21 @@ def layer_norm_flops(tokens, dim):
     return 5 * tokens * dim
 
 
-def attention_flops(tokens, dim, inner_norm=False):
-    """norm1 + qkv + q @ k^T + attn @ v (+ inner norm) + proj, for ``tokens`` tokens."""
+def attention_flops(tokens, dim, inner_norm=False, pairs=None):
+    """norm1 + qkv + q @ k^T + attn @ v (+ inner norm) + proj, for ``tokens`` tokens.
+
+    ``pairs``: the query-key pairs of the two matmuls, ``tokens**2`` for
+    global attention (the default); see :func:`window_pairs`.
+    """
+    pairs = tokens * tokens if pairs is None else pairs
     norms = (2 if inner_norm else 1) * layer_norm_flops(tokens, dim)
-    return norms + 4 * tokens * dim * dim + 2 * tokens * tokens * dim
+    return norms + 4 * tokens * dim * dim + 2 * pairs * dim
+
+
+def window_pairs(grid, window_size):
+    """Query-key pairs of window attention on ``grid``, padded to whole windows."""
+    windows = math.ceil(grid[0] / window_size) * math.ceil(grid[1] / window_size)
+    return windows * window_size**4
 
 
 def mlp_flops(tokens, dim, hidden, gated=False, inner_norm=False):
@@ -83,6 +95,10 @@ class ViTFlops:
     along a fixed schedule: each block's attention and MLP are counted at
     their own counts, plus the merging itself (mostly the key similarities
     of the two token sets).
+
+    Window attention (ViTDet's layout) depends on the grid's shape, so give
+    the real ``grid`` for such a ViT; for global attention only the token
+    count matters.
     """
 
     def __init__(self, vit, grid: Optional[Tuple[int, int]] = None):
@@ -98,6 +114,10 @@ class ViTFlops:
         self.stem = self.num_image_tokens * self.dim * vit.in_channels * patch * patch
         # every block is built alike: the first one tells what they hold
         block = vit.blocks[0]
+        windows = [blk.attn.window_size for blk in vit.blocks]
+        self.windowed = torch.tensor([w > 0 for w in windows])
+        self.window_pairs = torch.tensor([window_pairs(grid, w) if w else 0 for w in windows],
+                                         dtype=torch.float64)
         self.gated_mlp = isinstance(block.mlp, SwiGLU)
         self.attn_inner_norm = isinstance(block.attn.norm, nn.LayerNorm)
         self.mlp_inner_norm = isinstance(block.mlp.norm, nn.LayerNorm)
@@ -130,23 +150,28 @@ class ViTFlops:
         (attention, the whole layer, LoRA on qkv, prompts)."""
         return self.mlp_image_tokens if where == 'mlp' else self.attn_image_tokens
 
-    def _block(self, attn_tokens, mlp_tokens):
-        return (attention_flops(attn_tokens, self.dim, self.attn_inner_norm)
-                + mlp_flops(mlp_tokens, self.dim, self.hidden, self.gated_mlp, self.mlp_inner_norm))
+    def _blocks(self, attn_tokens, mlp_tokens) -> torch.Tensor:
+        """Summed over the blocks; token counts are numbers or ``(B, depth)`` tensors."""
+        attn_tokens = torch.as_tensor(attn_tokens, dtype=torch.float64)
+        pairs = torch.where(self.windowed, self.window_pairs, attn_tokens * attn_tokens)
+        per_block = (attention_flops(attn_tokens, self.dim, self.attn_inner_norm, pairs)
+                     + mlp_flops(mlp_tokens, self.dim, self.hidden, self.gated_mlp,
+                                 self.mlp_inner_norm))
+        return per_block.sum(dim=-1)
 
     def dense(self) -> float:
         n = self.num_tokens
-        return float(self.stem + self.depth * self._block(n, n) + self.dense_outer_norms)
+        return float(self.stem + self._blocks(n, n) + self.dense_outer_norms)
 
     def _unskipped_blocks(self) -> float:
         prefix = self.num_prefix + self.num_prompts
-        return self._block(self.attn_image_tokens + prefix,
-                           self.mlp_image_tokens + prefix).sum().item() + self.merging
+        return self._blocks(self.attn_image_tokens + prefix,
+                            self.mlp_image_tokens + prefix).item() + self.merging
 
     def merged(self) -> float:
         """The plain ViT (no adapters, no prompts) with this ViT's token merging."""
-        blocks = self._block(self.attn_image_tokens + self.num_prefix,
-                             self.mlp_image_tokens + self.num_prefix).sum().item()
+        blocks = self._blocks(self.attn_image_tokens + self.num_prefix,
+                              self.mlp_image_tokens + self.num_prefix).item()
         return float(self.stem + blocks + self.merging + self.outer_norms)
 
     def complete(self) -> float:
@@ -163,7 +188,7 @@ class ViTFlops:
                  for where in ('attn', 'mlp')}
         attn_tokens = by_site.get('attn', by_site.get('layer', every['attn']))
         mlp_tokens = by_site.get('mlp', by_site.get('layer', every['mlp']))
-        blocks = self._block(attn_tokens, mlp_tokens).sum(dim=1)
+        blocks = self._blocks(attn_tokens, mlp_tokens)
         extra = self.adapters + self.dispatchers + self.merging
         return self.stem + self.outer_norms + blocks + extra
 

@@ -60,8 +60,11 @@ class DyTNetwork(nn.Module):
         x = self.patch_embed.proj(x)
         return x.flatten(2).transpose(1, 2), tuple(x.shape[-2:])
 
-    def flops_counter(self, num_image_tokens: Optional[int] = None):
+    def flops_counter(self, num_image_tokens: Optional[int] = None,
+                      grid: Optional[Tuple[int, int]] = None):
         """The analytic FLOPs counter (``dense``, ``complete``, ``per_sample``,
         ``from_masks``) at ``num_image_tokens`` per image, i.e. at the last
-        dimension of the masks (default: the native input size)."""
+        dimension of the masks (default: the native input size); ``grid``: the
+        image-token grid of the input, where the count alone does not tell the
+        cost (window attention)."""
         raise NotImplementedError

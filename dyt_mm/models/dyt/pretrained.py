@@ -126,6 +126,18 @@ def fit_pos_embed(model: DyTViT, state: StateDict) -> StateDict:
                                                   model.num_pos_prefix))
 
 
+def drop_class_token(model: DyTViT, state: StateDict) -> StateDict:
+    """A ViT built without a class token (ViTDet) drops the checkpoint's, with its position
+    embedding (the first one of a grid plus one)."""
+    if 'cls_token' not in state or getattr(model, 'cls_token', None) is not None:
+        return state
+    state = {k: v for k, v in state.items() if k != 'cls_token'}
+    pos = state.get('pos_embed')
+    if pos is not None and int(round((pos.shape[1] - 1)**0.5))**2 == pos.shape[1] - 1:
+        state['pos_embed'] = pos[:, 1:]
+    return state
+
+
 def compare_states(own: StateDict, state: StateDict,
                    may_miss: Callable[[str], bool] = lambda key: False
                    ) -> Tuple[List[str], List[str], List[str]]:
@@ -179,7 +191,7 @@ def describe_arch(model: DyTNetwork) -> str:
 def convert_for(model: DyTNetwork, source) -> StateDict:
     """Read ``source`` (path or state dict), rename, fit position embeddings, check."""
     state = read_weights(source) if isinstance(source, str) else dict(source)
-    state = fit_pos_embed(model, to_vit_names(state))
+    state = fit_pos_embed(model, drop_class_token(model, to_vit_names(state)))
     # A ViT built without the final norm (dense features are raw block outputs) has no use
     # for the checkpoint's; one that pools without fc_norm none for the pooled tokens' norm.
     unused = tuple(name for name in ('norm.', 'fc_norm.')

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .adapters import DEFAULT_ADAPTER, attach_point, build_adapters
-from .block import DropPath, Mlp, check_choice
+from .block import DropPath, Mlp, check_choice, window_partition
 from .dispatcher import DEFAULT_DISPATCH, build_dispatcher
 from .flops import SwinFlops
 from .network import DyTNetwork
@@ -49,13 +49,6 @@ def resolve_swin_arch(arch: Union[str, dict]) -> dict:
         raise ValueError(f'arch needs one depth and one head count per stage, got depths '
                          f'{arch["depths"]} and num_heads {arch["num_heads"]}')
     return dict(arch)
-
-
-def window_partition(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
-    """``(B, H, W, C)`` -> ``(B * windows, wh * ww, C)``, windows in row-major order."""
-    B, H, W, C = x.shape
-    x = x.reshape(B, H // window[0], window[0], W // window[1], window[1], C)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window[0] * window[1], C)
 
 
 def relative_position_index(window: Tuple[int, int]) -> torch.Tensor:
@@ -347,7 +340,9 @@ class DyTSwin(DyTNetwork):
                              f'multiples of {unit} (patch {self.patch_size} x '
                              f'{2**(self.num_stages - 1)} for the patch merges)')
 
-    def flops_counter(self, num_image_tokens: Optional[int] = None) -> SwinFlops:
+    def flops_counter(self, num_image_tokens: Optional[int] = None,
+                      grid: Optional[Tuple[int, int]] = None) -> SwinFlops:
+        # ``grid`` (a ViT's image-token grid) does not apply: masks are on the finest grid
         return SwinFlops(self, None if num_image_tokens is None else self.grid_of(num_image_tokens))
 
     def grid_of(self, num_image_tokens: int) -> Tuple[int, int]:

@@ -35,6 +35,7 @@ class DyTOutput(NamedTuple):
     # With token merging, (B, S, N_image): for each site and original patch, the index of the
     # site's image token that holds the patch (masks.gather(-1, sources): masks per patch).
     sources: Optional[torch.Tensor] = None
+    grid: Optional[Tuple[int, int]] = None  # the image-token grid (H/p, W/p) of this input
 
 
 def _pair(value) -> Tuple[int, int]:
@@ -141,6 +142,13 @@ class DyTViT(DyTNetwork):
         fc_norm: normalise the pooled image tokens instead of the tokens
             (MAE fine-tuned with global average pooling) [fc_norm]: the final
             norm is then absent and :meth:`pool` applies ``fc_norm``.
+
+    ViTDet's layout (for detection at high resolution):
+        window_size: attention within ``window_size x window_size`` windows of
+            the image grid in every block but the ``global_blocks`` (0: global
+            attention everywhere). Needs a ViT without prefix tokens
+            (``class_token=False``) and the ``mlp`` dispatch variant.
+        global_blocks: indices of the blocks that keep global attention.
     """
 
     def __init__(self, arch: Union[str, dict] = 'base', img_size=224, patch_size: int = 16,
@@ -152,7 +160,8 @@ class DyTViT(DyTNetwork):
                  dist_token: bool = False, no_embed_class: bool = False, pre_norm: bool = False,
                  mlp_act: str = 'gelu', layer_scale: Optional[float] = None,
                  inner_norms: Sequence[str] = (), rope_ref_grid: Optional[Sequence[int]] = None,
-                 fc_norm: bool = False, merge: Optional[dict] = None):
+                 fc_norm: bool = False, merge: Optional[dict] = None, window_size: int = 0,
+                 global_blocks: Sequence[int] = ()):
         super().__init__()
         spec = resolve_arch(arch)
         self.embed_dims, self.depth = spec['embed_dims'], spec['depth']
@@ -169,8 +178,14 @@ class DyTViT(DyTNetwork):
         self.num_pos_prefix = 0 if no_embed_class else self.num_prefix
         self.variant = variant
         self.rope_ref_grid = None if rope_ref_grid is None else _pair(rope_ref_grid)
+        self.window_size = window_size
         self.merge_r = parse_merge(merge)
         self.out_indices = tuple(i % self.depth for i in out_indices)
+        if window_size and self.num_prefix:
+            raise ValueError(f'window attention (window_size={window_size}) needs a ViT without '
+                             f'prefix tokens (class_token=False, no register or distillation '
+                             f'token), got {self.num_prefix} prefix token(s)')
+        global_blocks = {i % self.depth for i in global_blocks}
 
         C = self.embed_dims
         self.patch_embed = nn.Module()
@@ -184,7 +199,8 @@ class DyTViT(DyTNetwork):
         dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
         self.blocks = nn.ModuleList(
             DyTBlock(C, self.num_heads, self.mlp_ratio, qkv_bias, dpr[i], variant, adapter,
-                     dispatch, fused_attn, norm_eps, mlp_act, layer_scale, inner_norms)
+                     dispatch, fused_attn, norm_eps, mlp_act, layer_scale, inner_norms,
+                     0 if i in global_blocks else window_size)
             for i in range(self.depth))
         self.norm = nn.LayerNorm(C, eps=norm_eps) if final_norm and not fc_norm else nn.Identity()
         self.fc_norm = nn.LayerNorm(C, eps=norm_eps) if fc_norm else nn.Identity()
@@ -206,6 +222,9 @@ class DyTViT(DyTNetwork):
         if r and self.rope_ref_grid is not None:
             raise ValueError(f'token merging (merge r={r}) does not work with rotary position '
                              'embeddings (rope_ref_grid): a merged token has no one position')
+        if r and self.window_size:
+            raise ValueError(f'token merging (merge r={r}) does not work with window attention '
+                             f'(window_size={self.window_size}): merged tokens leave the grid')
         self._merge_r = r
 
     def site_tokens(self, num_image_tokens: int) -> torch.Tensor:
@@ -227,9 +246,12 @@ class DyTViT(DyTNetwork):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def flops_counter(self, num_image_tokens: Optional[int] = None) -> ViTFlops:
-        # Only the token count matters to the FLOPs, not the grid's shape.
-        return ViTFlops(self, grid=None if num_image_tokens is None else (num_image_tokens, 1))
+    def flops_counter(self, num_image_tokens: Optional[int] = None,
+                      grid: Optional[Tuple[int, int]] = None) -> ViTFlops:
+        # Only window attention needs the grid's shape; otherwise the token count is enough.
+        if grid is None and num_image_tokens is not None:
+            grid = (num_image_tokens, 1)
+        return ViTFlops(self, grid=grid)
 
     def check_input_size(self, height: int, width: int) -> None:
         p = self.patch_size
@@ -277,7 +299,7 @@ class DyTViT(DyTNetwork):
         merge = initial_state(x, self.num_prefix, self.merge_r) if self.merge_r else None
         num_image_tokens = x.shape[1] - self.num_prefix
         for i, block in enumerate(self.blocks):
-            x, block_masks, merge = block(x, self.num_prefix, rope, merge)
+            x, block_masks, merge = block(x, self.num_prefix, rope, merge, grid)
             if merge is not None:
                 # merged sites see fewer tokens: pad their masks to one shape
                 block_masks = [F.pad(m, (0, num_image_tokens - m.shape[-1])) for m in block_masks]
@@ -286,7 +308,7 @@ class DyTViT(DyTNetwork):
             if i in self.out_indices:
                 hidden.append(x)
         return DyTOutput(self.norm(x), torch.stack(masks, dim=1), tuple(hidden),
-                         torch.stack(sources, dim=1) if sources else None)
+                         sources=torch.stack(sources, dim=1) if sources else None, grid=grid)
 
     @torch.no_grad()
     def merge_adapters(self) -> int:

@@ -1,0 +1,296 @@
+"""Detection (mmdet): the torchvision-backed mmcv kernels, window attention, the DyT Mask R-CNN,
+the COCO-format demo data and its checks."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from helpers import REPO, run_tool
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import DefaultScope
+
+import dyt_mm
+import dyt_mm.det  # noqa: F401
+from dyt_mm.demo.det_shapes import CLASSES, write_det_shapes
+from dyt_mm.models.dyt import DyTViT, ViTFlops
+
+DEMO_BASE = osp.join(REPO, 'configs/det/demo/_shapes_base.py')
+TARGET_CONFIG = osp.join(REPO, 'configs/det/demo/dyt-r0.5_mask-rcnn_vit-tiny-p8_shapes-target.py')
+TINY = dict(arch=dict(embed_dims=64, depth=2, num_heads=2), patch_size=8)
+
+
+@pytest.fixture(autouse=True)
+def mmdet_scope():
+    """Build in mmdet's registries whatever scope other test modules left current."""
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
+
+
+def random_boxes(n, size=60.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(n, 2, generator=g) * size
+    wh = torch.rand(n, 2, generator=g) * size / 2 + 1
+    return torch.cat([xy, xy + wh], dim=1), torch.rand(n, generator=g)
+
+
+# ------------------------------------------------- mmcv kernels served by torchvision
+def test_nms_and_batched_nms_equal_torchvision():
+    from mmcv.ops import batched_nms, nms
+    boxes, scores = random_boxes(300)
+    dets, keep = nms(boxes, scores, iou_threshold=0.5)
+    expected = torchvision.ops.nms(boxes, scores, 0.5)
+    assert torch.equal(keep, expected)
+    assert torch.equal(dets, torch.cat([boxes[expected], scores[expected, None]], dim=1))
+    labels = torch.randint(0, 5, (300, ), generator=torch.Generator().manual_seed(1))
+    _, keep = batched_nms(boxes, scores, labels, dict(type='nms', iou_threshold=0.5))
+    assert torch.equal(keep, torchvision.ops.batched_nms(boxes, scores, labels, 0.5))
+    # offset=1: mmcv's legacy widths (x2 - x1 + 1), i.e. boxes one pixel larger
+    _, keep = nms(boxes, scores, iou_threshold=0.5, offset=1)
+    grown = torch.cat([boxes[:, :2], boxes[:, 2:] + 1], dim=1)
+    assert torch.equal(keep, torchvision.ops.nms(grown, scores, 0.5))
+
+
+@pytest.mark.parametrize('aligned', [True, False])
+def test_roi_align_and_its_gradient_equal_torchvision(aligned):
+    from mmcv.ops import RoIAlign, roi_align
+    feats = torch.randn(2, 4, 16, 20, dtype=torch.float64)
+    boxes, _ = random_boxes(6, size=60.0)
+    rois = torch.cat([torch.tensor([0., 1, 0, 1, 1, 0])[:, None], boxes], dim=1).double()
+    ours_in, theirs_in = feats.clone().requires_grad_(), feats.clone().requires_grad_()
+    ours = roi_align(ours_in, rois, (7, 7), 0.25, 2, 'avg', aligned)
+    theirs = torchvision.ops.roi_align(theirs_in, rois, (7, 7), 0.25, 2, aligned)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
+    grad = torch.randn_like(ours)
+    ours.backward(grad)
+    theirs.backward(grad)
+    torch.testing.assert_close(ours_in.grad, theirs_in.grad, rtol=0, atol=1e-12)
+    module = RoIAlign((7, 7), spatial_scale=0.25, sampling_ratio=0, aligned=aligned)
+    torch.testing.assert_close(
+        module(feats, rois), torchvision.ops.roi_align(feats, rois, (7, 7), 0.25, 0, aligned))
+
+
+def test_other_compiled_kernels_still_fail_clearly():
+    from mmcv.ops import DeformConv2d, roi_align
+    with pytest.raises(ModuleNotFoundError, match="kernel 'deform_conv_forward' needs mmcv's "
+                       'compiled ops'):
+        DeformConv2d(3, 3, 3)(torch.zeros(1, 3, 8, 8), torch.zeros(1, 18, 6, 6))
+    with pytest.raises(ModuleNotFoundError, match='pool_mode="max"'):
+        roi_align(torch.zeros(1, 1, 4, 4), torch.tensor([[0., 0, 0, 2, 2]]), 2, 1.0, 0, 'max')
+
+
+# ------------------------------------------------------------ window attention
+def test_one_window_over_the_whole_grid_is_global_attention():
+    torch.manual_seed(0)
+    # a 6 x 5 grid in one 6 x 6 window: the padded keys must not count
+    windowed = DyTViT(**TINY, img_size=(48, 40), class_token=False, window_size=6).eval()
+    plain = DyTViT(**TINY, img_size=(48, 40), class_token=False).eval()
+    plain.load_state_dict(windowed.state_dict())
+    x = torch.randn(2, 3, 48, 40)
+    with dyt_mm.dyt_mode(windowed, 'complete'), dyt_mm.dyt_mode(plain, 'complete'):
+        torch.testing.assert_close(windowed(x).tokens, plain(x).tokens, atol=1e-5, rtol=0)
+
+
+def test_window_attention_flops_match_the_traced_count():
+    from mmengine.analysis import FlopAnalyzer
+    vit = DyTViT(**TINY, img_size=(48, 40), class_token=False, window_size=4, global_blocks=[1],
+                 fused_attn=False).eval()  # 6 x 5 grid -> 2 x 2 windows of 4 x 4, padded
+    with dyt_mm.dyt_mode(vit, 'complete'):
+        analyzer = FlopAnalyzer(vit, (torch.randn(1, 3, 48, 40), ))
+        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        assert ViTFlops(vit).complete() == analyzer.total()
+    assert vit.blocks[0].attn.window_size == 4 and vit.blocks[1].attn.window_size == 0
+
+
+def test_window_attention_refuses_prefix_tokens_and_token_mixing_dispatch():
+    with pytest.raises(ValueError, match='without prefix tokens .*got 1 prefix'):
+        DyTViT(**TINY, img_size=32, window_size=2)
+    with pytest.raises(ValueError, match="needs the 'mlp' dispatch variant, got 'attn'"):
+        DyTViT(**TINY, img_size=32, class_token=False, window_size=2, variant='attn')
+
+
+# ------------------------------------------------------------ the detector
+def tiny_detector():
+    cfg = Config.fromfile(DEMO_BASE).model
+    cfg.backbone.update(arch=TINY['arch'], adapter=dict(bottleneck=8, dropout=0.0))
+    cfg.neck.in_channels = 64
+    from mmdet.registry import MODELS
+    model = MODELS.build(ConfigDict(cfg))
+    torch.manual_seed(1)  # non-zero adapters, spread-out dispatcher logits
+    for p in model.backbone.parameters():
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.3)
+    return model
+
+
+def det_samples(batch):
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    samples = []
+    for i in range(batch):
+        sample = DetDataSample(metainfo=dict(img_shape=(128, 128), ori_shape=(128, 128),
+                                             pad_shape=(128, 128), scale_factor=(1.0, 1.0),
+                                             batch_input_shape=(128, 128)))
+        boxes = torch.tensor([[10, 20, 50, 70], [60, 60, 100, 90]]) + i
+        masks = np.zeros((2, 128, 128), np.uint8)
+        for mask, (x0, y0, x1, y1) in zip(masks, boxes.tolist()):
+            mask[y0:y1, x0:x1] = 1
+        sample.gt_instances = InstanceData(bboxes=boxes.float(), labels=torch.tensor([0, 2]),
+                                           masks=BitmapMasks(masks, 128, 128))
+        samples.append(sample)
+    return samples
+
+
+def test_sparse_detections_equal_masked_ones():
+    model = tiny_detector().eval()
+    model.test_cfg.rcnn.score_thr = 0.0
+    x = torch.randn(2, 3, 128, 128)
+    rates = []
+    handle = model.backbone.vit.register_forward_hook(
+        lambda m, i, o: rates.append((m.mode, float(o.masks.mean()))))
+    with torch.no_grad():
+        sparse = model.predict(x, det_samples(2))
+        model.test_mode = 'masked'
+        masked = model.predict(x, det_samples(2))
+    handle.remove()
+    assert [mode for mode, _ in rates] == ['sparse', 'masked']
+    assert all(0.1 < rate < 0.9 for _, rate in rates), 'some tokens must be skipped'
+    for s, m in zip(sparse, masked):
+        assert len(s.pred_instances) > 0
+        torch.testing.assert_close(s.pred_instances.bboxes, m.pred_instances.bboxes, atol=1e-4,
+                                   rtol=0)
+        torch.testing.assert_close(s.pred_instances.scores, m.pred_instances.scores, atol=1e-5,
+                                   rtol=0)
+        assert torch.equal(s.pred_instances.labels, m.pred_instances.labels)
+        assert torch.equal(s.pred_instances.masks, m.pred_instances.masks)
+
+
+def test_loss_has_every_dyt_term_and_distills_on_the_same_rois():
+    model = tiny_detector().train()
+    torch.manual_seed(0)
+    losses = model.loss(torch.randn(2, 3, 128, 128), det_samples(2))
+    for name in ('loss_rpn_cls', 'loss_cls', 'loss_mask', 'loss_complete', 'loss_distill',
+                 'loss_rate'):
+        assert name in losses and torch.isfinite(torch.as_tensor(sum(
+            losses[name]) if isinstance(losses[name], list) else losses[name])), name
+    assert losses['loss_distill'] > 0
+    model.dyt_objective.complete_weight = model.dyt_objective.distill_weight = 0.0
+    runs = []
+    handle = model.backbone.vit.register_forward_hook(lambda m, i, o: runs.append(m.mode))
+    losses = model.loss(torch.randn(2, 3, 128, 128), det_samples(2))
+    handle.remove()
+    assert runs == ['masked'] and 'loss_complete' not in losses and 'loss_distill' not in losses
+
+
+# ------------------------------------------------------------ data
+@pytest.fixture(scope='module')
+def shapes_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('det_shapes'))
+    write_det_shapes(root, splits={'train': 8, 'val': 4})
+    return root
+
+
+def demo_dataset(root, ann_file='target/annotations/instances_train.json', prefix='target/train/'):
+    from mmdet.registry import DATASETS
+    cfg = Config.fromfile(DEMO_BASE)
+    dataset = dict(cfg.train_dataloader.dataset, data_root=root, ann_file=ann_file,
+                   data_prefix=dict(img=prefix))
+    return DATASETS.build(dataset)
+
+
+def test_demo_data_loads_through_mmdets_pipeline(shapes_root):
+    dataset = demo_dataset(shapes_root)
+    with open(osp.join(shapes_root, 'target/annotations/instances_train.json')) as f:
+        coco = json.load(f)
+    assert [c['name'] for c in coco['categories']] == list(CLASSES)
+    assert len(dataset) == 8 and dataset.metainfo['classes'] == CLASSES
+    sample = dataset[0]
+    inputs, data_sample = sample['inputs'], sample['data_samples']
+    assert inputs.shape == (3, 128, 128) and inputs.dtype == torch.uint8
+    annotations = [a for a in coco['annotations'] if a['image_id'] == 1]
+    gt = data_sample.gt_instances
+    assert len(gt) == len(annotations) > 0
+    assert sorted(gt.labels.tolist()) == sorted(a['category_id'] - 1 for a in annotations)
+    # polygons rasterised at the input size, one mask per instance, each inside its box
+    # (both scaled and possibly flipped alike)
+    assert gt.masks.masks.shape == (len(annotations), 128, 128)
+    for box, mask in zip(gt.bboxes.tensor, gt.masks.masks):
+        ys, xs = mask.nonzero()
+        assert len(xs) > 50
+        assert xs.min() >= box[0] - 1 and xs.max() <= box[2] and ys.min() >= box[1] - 1
+        assert ys.max() <= box[3]
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda ann: ann.update(bbox=[100.0, 10.0, 60.0, 20.0]), r'has bbox \[x, y, w, h\] = '
+     r'\[100.0, 10.0, 60.0, 20.0\], outside the \d+x\d+ image'),
+    (lambda ann: ann.update(category_id=9), r'has category_id 9, which is not one of the '
+     r'categories of the file: \[1, 2, 3, 4\]'),
+], ids=['box-outside', 'unknown-category'])
+def test_bad_annotations_name_the_file_and_entry(shapes_root, tmp_path, change, message):
+    with open(osp.join(shapes_root, 'target/annotations/instances_train.json')) as f:
+        coco = json.load(f)
+    change(coco['annotations'][2])
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps(coco))
+    image = next(i['file_name'] for i in coco['images']
+                 if i['id'] == coco['annotations'][2]['image_id'])
+    with pytest.raises(ValueError, match=message) as error:
+        demo_dataset(shapes_root, ann_file=str(bad))
+    assert f"{bad}: annotation id 3 of image '{image}'" in str(error.value)
+
+
+# ------------------------------------------------------------ Runner training
+def test_training_iterations_through_train_py(shapes_root, tmp_path):
+    cfg = Config.fromfile(TARGET_CONFIG)
+    work_dir = str(tmp_path / 'work')
+    cfg.merge_from_dict({
+        'model.backbone.arch': TINY['arch'], 'model.backbone.init_cfg': None,
+        'model.neck.in_channels': 64, 'train_dataloader.batch_size': 2,
+        'train_cfg.max_iters': 2,
+        'default_hooks.logger.interval': 1,
+        'default_hooks.checkpoint.interval': 2,
+        'param_scheduler': dict(_delete_=True, type='ConstantLR', factor=1.0, by_epoch=False),
+    })
+    for loader in ('train_dataloader', 'test_dataloader'):  # the demo's stage 2 has no val
+        cfg[loader].dataset.data_root = shapes_root
+    cfg.test_evaluator.ann_file = osp.join(shapes_root, 'target/annotations/instances_val.json')
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    proc = run_tool('tools/train.py', cfg_path, '--work-dir', work_dir,
+                    env=dict(OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = open(next(p for p in _files(work_dir) if p.endswith('.log'))).read()
+    for term in ('loss_rpn_cls', 'loss_mask', 'loss_complete', 'loss_distill', 'loss_rate',
+                 'keep_rate', 'gflops'):
+        assert term in log, term
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+
+
+def _files(root):
+    import os
+    return [osp.join(d, f) for d, _, files in os.walk(root) for f in files]
+
+
+# ------------------------------------------------------------ the COCO configs
+def test_coco_configs_build_the_paper_backbones():
+    """ViT-B, ViTDet's windows, d = 128; trainable backbone parameters per method."""
+    from mmdet.registry import MODELS
+    trainable = {}
+    for method in ('dyt-r0.5', 'dyt-moe4-r0.5', 'adaptformer-d128', 'full'):
+        cfg = Config.fromfile(osp.join(
+            REPO, f'configs/det/{method}_mask-rcnn_vit-b16-in21k_simple-fpn_1x_coco.py'))
+        assert cfg.model.type == 'DyTMaskRCNN' and cfg.train_dataloader.dataset.type == \
+            'CheckedCocoDataset' and cfg.val_evaluator.type == 'CocoMetric'
+        backbone = MODELS.build(dict(cfg.model.backbone, init_cfg=None))
+        windows = [block.attn.window_size for block in backbone.vit.blocks]
+        assert windows == [14, 14, 0] * 4 and backbone.vit.grid_size == (64, 64)
+        trainable[method] = sum(p.numel() for p in backbone.parameters() if p.requires_grad)
+    adapters = 12 * (2 * 768 * 128 + 128 + 768)  # down + up projections and their biases
+    dispatchers = 12 * (768 + 1)
+    assert trainable['adaptformer-d128'] == adapters
+    assert trainable['dyt-r0.5'] == adapters + dispatchers
+    assert trainable['dyt-moe4-r0.5'] == 4 * adapters + dispatchers + 12 * (768 * 4 + 4)
+    assert trainable['full'] == sum(p.numel() for p in backbone.parameters())
