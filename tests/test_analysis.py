@@ -279,7 +279,8 @@ def test_get_flops_on_test_data_and_on_random_inputs(trained):
     report = last_json(proc.stdout)
     assert report['num_inputs'] == 6 and 'test data' in report['inputs']
     assert report['gflops_min'] <= report['gflops_mean'] <= report['gflops_max']
-    assert report['gflops_max'] < report['complete_gflops']
+    # a sample that keeps every token costs complete + the dispatchers; on average DyT skips
+    assert report['gflops_mean'] < report['complete_gflops']
     assert report['ratio_to_dense'] == pytest.approx(report['gflops_mean'] /
                                                      report['dense_gflops'])
     assert report['keep_rate'] == pytest.approx(np.mean(report['keep_rate_per_site']), abs=1e-3)
