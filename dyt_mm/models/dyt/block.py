@@ -15,7 +15,7 @@ from .adapters import DEFAULT_ADAPTER, build_adapters
 from .dispatcher import DEFAULT_DISPATCH, build_dispatcher
 from .merging import MergeState, merge_tokens
 from .registry import check_choice
-from .site import DispatchedBlock, KeptTokens, run_site
+from .site import DispatchedBlock, KeptTokens
 
 VARIANT_SITES = {
     'mlp': ('mlp', ),
@@ -345,11 +345,9 @@ class DyTBlock(DispatchedBlock):
               grid: Optional[Tuple[int, int]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         # _layer_branch applies stochastic depth to its two parts itself.
         drop_path = self.drop_path if site != 'layer' else nn.Identity()
-        dispatcher = self.dispatchers[site] if site in self.dispatchers else None
         branch = partial(getattr(self, f'_{site}_branch'), rope=rope, grid=grid)
-        return run_site(self.mode, branch, x,
-                        num_prefix, dispatcher, self._adapter(site), drop_path,
-                        token_mixing=site in TOKEN_MIXING_SITES)
+        return self.run_site(site, branch, x, num_prefix, drop_path,
+                             token_mixing=site in TOKEN_MIXING_SITES)
 
     def forward(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor] = None,
                 merge: Optional[MergeState] = None, grid: Optional[Tuple[int, int]] = None

@@ -29,7 +29,9 @@ class DispatchedBlock(nn.Module):
     """Base of every block with dispatched sites: holds the execution mode.
 
     :func:`~dyt_mm.models.dyt.set_mode`, calibration and export find blocks
-    by this class, whatever architecture they belong to.
+    by this class, whatever architecture they belong to. Subclasses hold
+    ``dispatchers`` and ``adapters`` (``nn.ModuleDict`` keyed by site) and run
+    each site with :meth:`run_site`.
     """
 
     def __init__(self):
@@ -44,6 +46,15 @@ class DispatchedBlock(nn.Module):
     def mode(self, value: str) -> None:
         check_choice('execution mode', value, MODES)
         self._mode = value
+
+    def run_site(self, site: str, branch: Callable, x: torch.Tensor, num_prefix: int,
+                 drop_path: Callable, token_mixing: bool = False
+                 ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:func:`run_site` with this block's mode and the site's dispatcher and adapter."""
+        dispatcher = self.dispatchers[site] if site in self.dispatchers else None
+        adapter = self.adapters[site] if site in self.adapters else None
+        return run_site(self.mode, branch, x, num_prefix, dispatcher, adapter, drop_path,
+                        token_mixing)
 
 
 class KeptTokens(NamedTuple):

@@ -22,7 +22,7 @@ from .block import DropPath, Mlp, check_choice, window_partition
 from .dispatcher import DEFAULT_DISPATCH, build_dispatcher
 from .flops import SwinFlops
 from .network import DyTNetwork
-from .site import DispatchedBlock, run_site
+from .site import DispatchedBlock
 from .vit import DyTOutput, _pair
 
 # timm's shapes (``swin_<arch>_patch4_window7_224``).
@@ -204,9 +204,7 @@ class SwinBlock(DispatchedBlock):
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(B, H*W, C)`` tokens of an ``H x W`` grid -> new tokens, ``(B, H*W)`` MLP mask."""
         x = x + self.drop_path(self.window_attention(self.norm1(x), grid))
-        dispatcher = self.dispatchers['mlp'] if 'mlp' in self.dispatchers else None
-        adapter = self.adapters['mlp'] if 'mlp' in self.adapters else None
-        return run_site(self.mode, self._mlp_branch, x, 0, dispatcher, adapter, self.drop_path)
+        return self.run_site('mlp', self._mlp_branch, x, 0, self.drop_path)
 
 
 class PatchMerging(nn.Module):
