@@ -17,6 +17,7 @@ import dyt_mm
 from dyt_mm.analysis import (build_model, calibrate_keep_rate, compare_modes, dyt_parts,
                              load_config, model_flops, peak_forward_memory,
                              random_backbone_inputs, run_on_inputs, visualize_dispatch)
+from dyt_mm.analysis.speed import LinearLayersAlone
 from dyt_mm.analysis.toolbox import model_input, toolbox_of
 from dyt_mm.analysis.visualize import highlight, token_map
 from dyt_mm.engine import DyTRunner
@@ -177,6 +178,24 @@ def test_compare_modes_reports_speed_against_the_flops_ceiling(cls_cfg):
     assert result['efficiency'] == pytest.approx(result['speedup'] / result['ceiling'])
     assert result['throughput_sparse'] == pytest.approx(4 / result['seconds_sparse']['median'])
     assert 0 < result['peak_memory_sparse_mb'] <= result['peak_memory_complete_mb']
+
+
+def test_linear_layers_alone_replay_every_linear_call_of_the_dense_model(cls_cfg):
+    model = build_model(cls_cfg)
+    backbone, vit = dyt_parts(model)
+    x = random_backbone_inputs(model, 3)
+    with dyt_mm.dyt_mode(vit, 'complete'):
+        replay = LinearLayersAlone(backbone, x)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            linear_flops = FlopCountAnalysis(backbone, x).by_operator()['linear']
+    tokens = 3 * (vit.patch_tokens(x)[0].shape[1] + vit.num_prefix)
+    assert {rows for rows, _, _ in replay.shapes} == {tokens}
+    # fvcore counts the same multiply-adds: every linear call was recorded, once
+    assert sum(n * i * o for n, i, o in replay.shapes) == linear_flops
+    replay()  # runs on its own inputs
+    with pytest.raises(ValueError, match='ran no nn.Linear layer'):
+        LinearLayersAlone(torch.nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8))
 
 
 def test_sparse_peak_memory_stays_below_complete_when_a_layer_keeps_every_token(cls_cfg):

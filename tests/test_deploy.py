@@ -208,13 +208,16 @@ def test_onnx_benchmark_times_both_exports_against_eager(cls_files):
     report = onnx_benchmark_report(model, cfg, batch_size=2, num_iters=2, warmup=0,
                                    calibrate_rate=0.5, threads=1,
                                    progress=lambda: ticks.append(1))
-    assert len(ticks) == 6 and dyt_parts(model)[1].mode == 'masked'
+    assert len(ticks) == 8 and dyt_parts(model)[1].mode == 'masked'
     assert report['keep_rate'] == report['calibrated_keep_rate'] == 0.5
     assert report['max_abs_diff_complete'] <= 1e-4 and report['max_abs_diff_sparse'] <= 1e-4
     seconds = {run: report[f'seconds_{run}']['median']
-               for run in ('eager_complete', 'onnx_complete', 'onnx_sparse')}
+               for run in ('eager_complete', 'onnx_complete', 'onnx_sparse',
+                           'eager_linear_layers')}
     assert report['speedup'] == pytest.approx(seconds['onnx_complete'] / seconds['onnx_sparse'])
     assert report['speedup_over_eager'] == pytest.approx(seconds['eager_complete'] /
                                                          seconds['onnx_sparse'])
     assert report['efficiency'] == pytest.approx(report['speedup'] / report['ceiling'])
+    assert report['speedup_over_eager_bound'] == pytest.approx(
+        report['ceiling'] * seconds['eager_complete'] / seconds['eager_linear_layers'])
     assert report['ceiling'] > 1

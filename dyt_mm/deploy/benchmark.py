@@ -10,14 +10,15 @@ from torch import nn
 
 from ..analysis.loading import dyt_parts
 from ..analysis.reports import calibrated_benchmark_inputs
-from ..analysis.speed import (flops_ceiling, speedup, speedup_report, throughputs,
-                              time_interleaved)
+from ..analysis.speed import (LinearLayersAlone, flops_ceiling, speedup, speedup_report,
+                              throughputs, time_interleaved)
 from ..models.dyt import dyt_mode
 from .export import TensorForward, export_model, max_abs_diff
 from .runtime import OnnxRunner
 
-# timed runs: eager PyTorch dense (what a user runs today), the dense and the DyT export
-RUNS = ('eager_complete', 'onnx_complete', 'onnx_sparse')
+# timed runs: eager PyTorch dense (what a user runs today), the dense and the DyT export, and
+# the dense model's linear layers alone in PyTorch (the floor under any runtime's dense time)
+RUNS = ('eager_complete', 'onnx_complete', 'onnx_sparse', 'eager_linear_layers')
 
 
 @torch.no_grad()
@@ -30,12 +31,17 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
 
     ``speedup`` and ``efficiency`` compare the two exports (the same protocol
     and FLOPs ceiling as :func:`~dyt_mm.analysis.compare_modes`);
-    ``speedup_over_eager`` is the DyT export against eager dense PyTorch.
+    ``speedup_over_eager`` is the DyT export against eager dense PyTorch;
+    ``speedup_over_eager_bound`` = ceiling x (eager dense time / the time of
+    the dense model's linear layers alone, :class:`LinearLayersAlone`) is
+    what a runtime whose GEMM is as fast as PyTorch's could reach at most.
     """
     backbone, _ = dyt_parts(model)
     inputs, report = calibrated_benchmark_inputs(model, cfg, batch_size, calibrate_rate, shape)
     forward = TensorForward(backbone)
     runs = {'eager_complete': lambda: _in_mode(forward, 'complete', inputs)}
+    with dyt_mode(forward, 'complete'):
+        linear_layers = LinearLayersAlone(forward, inputs)
     with tempfile.TemporaryDirectory() as folder:
         for mode in ('complete', 'sparse'):
             path = osp.join(folder, f'{mode}.onnx')
@@ -47,6 +53,7 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
             report[f'max_abs_diff_{mode}'] = max_abs_diff(runner(inputs),
                                                           _in_mode(forward, mode, inputs))
             runs[f'onnx_{mode}'] = lambda runner=runner: runner(inputs)
+        runs['eager_linear_layers'] = linear_layers
         ceiling = flops_ceiling(backbone, inputs)
         times = time_interleaved(runs, inputs.device, num_iters, warmup, progress)
     report.update(batch_size=batch_size, num_iters=num_iters, warmup=warmup,
@@ -54,6 +61,8 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
                   **throughputs(times, batch_size), **ceiling,
                   **speedup_report(times, 'onnx_complete', 'onnx_sparse', ceiling['ceiling']))
     report['speedup_over_eager'] = speedup(times, 'eager_complete', 'onnx_sparse')
+    report['speedup_over_eager_bound'] = ceiling['ceiling'] * speedup(
+        times, 'eager_complete', 'eager_linear_layers')
     return report
 
 
