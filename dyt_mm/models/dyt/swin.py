@@ -317,6 +317,10 @@ class DyTSwin(DyTNetwork):
     def blocks(self) -> List[SwinBlock]:
         return [block for stage in self.layers for block in stage.blocks]
 
+    def site_lengths(self) -> List[int]:
+        return [h * w for i, stage in enumerate(self.layers)
+                for h, w in [self.stage_grid(self.grid_size, i)] * len(stage.blocks)]
+
     @staticmethod
     def stage_grid(grid: Tuple[int, int], stage: int) -> Tuple[int, int]:
         return (grid[0] >> stage, grid[1] >> stage)
