@@ -137,3 +137,12 @@ def test_bad_capacities_are_named():
         calibrate_capacities(vit, [images(1)], quantile=0)
     assert capacities(vit) == {}
     assert set_capacities(vit, 17) == [17] * 3 and capacities(vit) == dict(l0=17, l1=17, l2=17)
+
+
+def test_calibrating_through_a_wrapper_leaves_each_module_in_its_mode():
+    """The export wrapper is a new module (train mode) around an eval model: after
+    calibration the model must not be in train mode (its dispatchers would sample)."""
+    vit = tiny_vit(variant='mlp')
+    forward = TensorForward(vit)
+    calibrate_capacities(forward, [images(2)])
+    assert forward.training and not any(module.training for module in vit.modules())

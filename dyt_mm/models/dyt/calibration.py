@@ -18,6 +18,7 @@ once sites ``< s`` are), globally it usually takes two or three.
 import math
 import numbers
 import warnings
+from contextlib import contextmanager
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -227,6 +228,19 @@ def _fraction_for(budget: _Budget, chunks: List[_Chunk], dispatchers: List[Token
     return high
 
 
+@contextmanager
+def evaluating(model: nn.Module):
+    """``model`` in eval mode, then every submodule back in its own mode (a wrapper in
+    train mode around an eval model must not switch the model to training)."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
 def default_forward(model: nn.Module) -> Callable:
     # mmengine models take a data loader batch in test_step; anything else is called
     return model.test_step if hasattr(model, 'test_step') else model
@@ -291,9 +305,7 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
     max_passes = len(dispatchers) + 1 if max_passes is None else max_passes
     if max_passes < 1 or not tol > 0:
         raise ValueError(f'need max_passes >= 1 and tol > 0, got {max_passes} and {tol}')
-    training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         chunks = _run(vit, dispatchers, forward, data)
         before = dict(keep_rate=budget.keep_rate(chunks), gflops=budget.gflops(chunks),
                       offsets=threshold_offsets(model).tolist())
@@ -308,8 +320,6 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
                 errors += (budget.site_rates(chunks) - budget.value).tolist()
             if max(abs(e) for e in errors) <= tolerance:
                 break
-    finally:
-        model.train(training)
     converged = max(abs(e) for e in errors) <= tolerance
     if not converged:
         warnings.warn(f'calibration to {budget.kind} {budget.value:g} stopped after {passes} '

@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .calibration import default_forward, dyt_network, run_recording
+from .calibration import default_forward, dyt_network, evaluating, run_recording
 from .network import DyTNetwork
 from .site import SiteCapacity, dyt_mode
 
@@ -114,13 +114,8 @@ def calibrate_capacities(model: nn.Module, data: Iterable, quantile: float = 1.0
         raise ValueError(f'capacity quantile must lie in (0, 1], got {quantile!r}')
     vit = dyt_network(model)
     recorder = _KeptCounts(vit)
-    training = model.training
-    model.eval()
-    try:
-        with dyt_mode(model, 'sparse'):
-            run_recording(recorder, forward or default_forward(model), data)
-    finally:
-        model.train(training)
+    with evaluating(model), dyt_mode(model, 'sparse'):
+        run_recording(recorder, forward or default_forward(model), data)
     per_site = [torch.cat(counts).double() for counts in recorder.per_site]
     # ceil of the quantile; the margin keeps an exact integer from rounding up
     return set_capacities(model, [max(1, math.ceil(torch.quantile(c, quantile).item() - 1e-6))
