@@ -192,7 +192,7 @@ def sparse_layout(mask: torch.Tensor, rows: torch.Tensor) -> KeptTokens:
 
 
 def capacity_gather(mask: torch.Tensor, score: torch.Tensor, num_prefix: int,
-                    capacity: 'SiteCapacity', token_mixing: bool) -> Gathered:
+                    capacity: SiteCapacity, token_mixing: bool) -> Gathered:
     """The top ``capacity.k`` tokens of each sample: prefix, then kept tokens by score.
 
     Static shapes (``B * K`` rows), no branch on data. The K tokens keep their
@@ -252,7 +252,7 @@ def run_site(mode: str, branch: Callable, x: torch.Tensor, num_prefix: int,
     mask of the masked mode and, in sparse and capacity modes, the gathered
     rows' layout. ``dispatcher(x, num_prefix)`` gives the ``(B, N)`` mask
     (prefix tokens always kept); without one nothing is skipped. ``capacity``:
-    the site's K (capacity mode only). Returns the new tokens and the mask of
+    the site's K (capacity mode needs it). Returns the new tokens and the mask of
     the ``N - num_prefix`` image tokens.
     """
     residual = x if adapter is None else x + adapter(x)
@@ -260,9 +260,6 @@ def run_site(mode: str, branch: Callable, x: torch.Tensor, num_prefix: int,
         mask = x.new_ones(x.shape[:2])
         return residual + drop_path(branch(x)), mask[:, num_prefix:]
     if mode == 'capacity':
-        if capacity is None:
-            raise ValueError('capacity mode needs the capacity K of every dispatched site '
-                             '(dyt_mm.set_capacities)')
         mask, score = dispatcher.ranked(x, num_prefix)
     else:
         mask = dispatcher(x, num_prefix)
