@@ -14,9 +14,11 @@ compat.apply()
 register_safe_mmengine_loader()  # mmengine's load_checkpoint reads tensors only
 
 from .models.dyt import (DyTObjective, DyTViT, ViTFlops, calibrate_budget,  # noqa: E402
-                         dyt_mode, set_mode, set_tau)
+                         calibrate_capacities, capacity_overflow, dyt_mode,
+                         reset_capacity_overflow, set_capacities, set_mode, set_tau)
 
 __version__ = '0.1.0'
 __all__ = [
-    'DyTViT', 'DyTObjective', 'ViTFlops', 'set_mode', 'dyt_mode', 'set_tau', 'calibrate_budget'
+    'DyTViT', 'DyTObjective', 'ViTFlops', 'set_mode', 'dyt_mode', 'set_tau', 'calibrate_budget',
+    'set_capacities', 'calibrate_capacities', 'capacity_overflow', 'reset_capacity_overflow'
 ]

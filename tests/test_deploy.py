@@ -180,6 +180,13 @@ def load_export_tool():
     (['--format', 'onnx', '--out', '{tmp}/m.onnx', '--batch-size', '0'], 'must be >= 1, got 0'),
     (['--format', 'onnx', '--out', '{tmp}/no/such/m.onnx'], 'the folder of --out does not exist'),
     (['--format', 'onnx', '--out', '{tmp}/m.onnx', '--tolerance', '-1'], 'must be > 0'),
+    (['--format', 'onnx', '--out', '{tmp}/m.onnx', '--mode', 'capacity', '--capacity', '2',
+      '--capacity-quantile', '0.9'], 'argument --capacity-quantile: not allowed with argument '
+     '--capacity'),
+    (['--format', 'onnx', '--out', '{tmp}/m.onnx', '--capacity', '2'],
+     '--capacity applies to --mode capacity only (got --mode sparse)'),
+    (['--format', 'onnx', '--out', '{tmp}/m.onnx', '--mode', 'capacity', '--capacity', '0'],
+     'argument --capacity: must be >= 1, got 0'),
 ])
 def test_export_tool_bad_arguments_are_named(extra, message, cls_files, tmp_path, capsys):
     tool = load_export_tool()
@@ -187,6 +194,33 @@ def test_export_tool_bad_arguments_are_named(extra, message, cls_files, tmp_path
     with pytest.raises(SystemExit):
         tool.main(argv)
     assert message.format(tmp=tmp_path) in capsys.readouterr().err
+
+
+def test_export_tool_capacity_mode_prints_capacities_and_warns_on_overflow(cls_files, tmp_path,
+                                                                          capsys):
+    """Calibrated on the checked inputs (quantile 1): no overflow, the file equals eager
+    sparse. A capacity of 2 tokens (the class token and one more) overflows: warned."""
+    tool = load_export_tool()
+    cfg_path, ckpt = cls_files
+    out = str(tmp_path / 'cap.onnx')
+    tool.main([cfg_path, ckpt, '--format', 'onnx', '--out', out, '--mode', 'capacity',
+               '--batch-size', '3', '--dynamic-batch'])
+    printed = capsys.readouterr()
+    report = last_json(printed.out)
+    assert 'capacity overflow' not in printed.err
+    assert report['capacity_overflow'] == {'3': {}, '1': {}}
+    assert f"capacities (tokens per sample, per site): {report['capacities']}" in printed.out
+    model = build_model(load_config(cfg_path), ckpt)
+    x = random_backbone_inputs(model, 3)  # the tool's (random) inputs
+    assert max_abs_diff(load_exported(out)(x), eager(TensorForward(model), x)) <= 1e-5
+
+    tool.main([cfg_path, ckpt, '--format', 'pt2', '--out', str(tmp_path / 'cap.pt2'),
+               '--mode', 'capacity', '--capacity', '2'])
+    printed = capsys.readouterr()
+    overflow = last_json(printed.out)['capacity_overflow']['1']
+    assert overflow and all(count > 0 for count in overflow.values())
+    assert 'warning: capacity overflow, kept tokens dropped per site (' in printed.err
+    assert all(f'{site}: {count}' in printed.err for site, count in overflow.items())
 
 
 def test_export_tool_names_a_missing_checkpoint_and_an_unsupported_model(cls_files, tmp_path):

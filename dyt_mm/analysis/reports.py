@@ -18,12 +18,6 @@ from .speed import calibrate_keep_rate, compare_modes
 RANDOM_CHUNK = 16  # random inputs are run in batches of at most this many
 
 
-def site_labels(vit) -> List[str]:
-    """``l3`` per dispatched layer, ``l3.attn`` / ``l3.mlp`` with two sites per layer."""
-    per_block = len(vit.sites) // vit.depth
-    return [f'l{i}' if per_block == 1 else f'l{i}.{site}' for i, site in vit.sites]
-
-
 def _test_mode(model: nn.Module) -> str:
     return getattr(model, 'test_mode', 'sparse')
 
@@ -62,7 +56,7 @@ def flops_report(model: nn.Module, cfg: Config, num_samples: int,
         outside_vit_gflops=flops.outside / 1e9, complete_gflops=flops.complete() / 1e9,
         merge_r=vit.merge_r,
         merged_gflops=flops.merged() / 1e9 if vit.merge_r else None,
-        sites=site_labels(vit),
+        sites=vit.site_labels,
         # a model without dispatchers (full tuning, AdaptFormer) has no offsets
         threshold_offsets=threshold_offsets(vit).tolist() if vit.has_dispatch else [],
         **dispatch_summary(flops, calls))

@@ -12,7 +12,6 @@ from torch import nn
 from ..models.dyt import threshold_offsets
 from .inputs import run_on_file
 from .loading import denormalize, dyt_parts
-from .reports import site_labels
 
 SKIPPED_SHADE = 0.22  # skipped tokens keep this much of their brightness
 KEPT_TINT = (np.array([255, 140, 0]), 0.3)  # kept tokens are tinted orange (colour, weight)
@@ -45,7 +44,7 @@ def dispatch_on_file(model: nn.Module, cfg: Config, path: str) -> Dict:
                 patch_size=vit.patch_size,
                 block=BLOCK_NAMES[vit.variant],
                 prediction=prediction, num_backbone_inputs=probe.num_inputs,
-                sites=site_labels(vit))
+                sites=vit.site_labels)
 
 
 def token_map(mask: np.ndarray, height: int, width: int, patch: int) -> np.ndarray:

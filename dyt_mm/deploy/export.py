@@ -2,13 +2,13 @@
 import json
 import os.path as osp
 import zipfile
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.model import BaseModel
 from torch import nn
 
-from ..models.dyt import dyt_mode
+from ..models.dyt import calibrate_capacities, dyt_mode, set_capacities
 from ..models.dyt.block import check_choice
 from .runtime import OnnxRunner
 
@@ -63,7 +63,8 @@ def export_model(forward: nn.Module, inputs: torch.Tensor, path: str, mode: str 
 
     The graph is traced on ``inputs``; with ``dynamic_batch`` the batch size
     stays symbolic (any batch size runs), otherwise it is fixed to theirs.
-    The kept-token counts are symbolic either way.
+    In ``sparse`` mode the kept-token counts are symbolic either way; in
+    ``capacity`` mode (capacities set) every size but the batch is static.
     """
     fmt = format_of(path)
     if dynamic_batch and inputs.shape[0] == 1:
@@ -80,6 +81,29 @@ def export_model(forward: nn.Module, inputs: torch.Tensor, path: str, mode: str 
                                         dynamic_shapes=dynamic_shapes, input_names=['inputs'],
                                         verbose=False)
             program.save(path)
+
+
+def set_export_capacities(forward: nn.Module, inputs: torch.Tensor,
+                          capacity: Optional[int] = None,
+                          quantile: Optional[float] = None) -> List[int]:
+    """The capacities of a ``capacity``-mode export: ``capacity`` tokens at every site, or
+    the ``quantile`` (default 1: the largest) of each site's kept counts on ``inputs``
+    (the inputs the export is checked on). Returns them in site order."""
+    if capacity is not None and quantile is not None:
+        raise ValueError(f'give a capacity ({capacity}) or a quantile to calibrate it '
+                         f'({quantile}), not both')
+    if capacity is not None:
+        return set_capacities(forward, capacity)
+    return calibrate_capacities(forward, [inputs], 1.0 if quantile is None else quantile)
+
+
+def describe_overflow(overflow: Dict[str, int]) -> str:
+    """A warning naming the sites that dropped kept tokens in capacity mode (see
+    :func:`~dyt_mm.models.dyt.capacity_overflow`)."""
+    sites = ', '.join(f'{site}: {count}' for site, count in overflow.items())
+    return (f'warning: capacity overflow, kept tokens dropped per site ({sites}); these '
+            'tokens skipped their branch, so the outputs differ from sparse mode. Raise the '
+            'capacities (--capacity, or a higher --capacity-quantile) to avoid it')
 
 
 def check_pt2_without_pickle(path: str) -> None:

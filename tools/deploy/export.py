@@ -1,14 +1,21 @@
 """Export a DyT model to ONNX or torch.export (.pt2) and check it against PyTorch.
 
     python tools/deploy/export.py CONFIG CHECKPOINT --format onnx|pt2 --out FILE
-                                  [--batch-size B] [--dynamic-batch] [--mode sparse|complete]
+                                  [--batch-size B] [--dynamic-batch]
+                                  [--mode sparse|capacity|complete]
+                                  [--capacity K | --capacity-quantile Q]
                                   [--shape H W] [--tolerance T] [--force] [--cfg-options k=v ...]
 
 Classification: the whole model (backbone, neck, head) -> logits. Segmentation:
 backbone, neck and decode head -> the decode head's logits (mmseg's tensor
 mode; resizing to the image and argmax stay with the caller). The sparse
 path is exported with data-dependent kept-token counts: nothing is padded,
-and the file computes what eager PyTorch computes.
+and the file computes what eager PyTorch computes. ``--mode capacity`` exports
+the static-shape form instead: each dispatched site processes K tokens per
+sample, K = --capacity for every site, or (default) each site's
+--capacity-quantile (default 1: the largest) of the kept counts on the inputs
+the export is checked on. The capacities are printed, and a warning names the
+sites where a checked input kept more than K tokens (they were dropped).
 
 The export is checked on B real inputs (the config's test data, or random
 ones, said so) and, with --dynamic-batch, on another batch size as well: the
@@ -30,9 +37,10 @@ import torch
 from dyt_mm.analysis import build_model, load_config
 from dyt_mm.analysis.reports import benchmark_inputs, json_line
 from dyt_mm.analysis.toolbox import model_input, toolbox_of
-from dyt_mm.deploy import FORMATS, TensorForward, export_model, load_exported, max_abs_diff
-from dyt_mm.models.dyt import dyt_mode
-from dyt_mm.utils.cli import int_at_least, positive_float
+from dyt_mm.deploy import (FORMATS, TensorForward, describe_overflow, export_model,
+                           load_exported, max_abs_diff, set_export_capacities)
+from dyt_mm.models.dyt import capacity_overflow, dyt_mode, reset_capacity_overflow
+from dyt_mm.utils.cli import int_at_least, keep_rate, positive_float
 from mmengine.config import DictAction
 
 EXPORTED_SCOPES = ('mmpretrain', 'mmseg')
@@ -48,8 +56,15 @@ def parse_args(argv=None):
                         help='batch size traced and checked')
     parser.add_argument('--dynamic-batch', action='store_true',
                         help='any batch size runs (checked at two sizes)')
-    parser.add_argument('--mode', choices=('sparse', 'complete'), default='sparse',
-                        help='DyT execution mode exported (complete: the dense model)')
+    parser.add_argument('--mode', choices=('sparse', 'capacity', 'complete'), default='sparse',
+                        help='DyT execution mode exported (capacity: static shapes, K tokens '
+                        'per site; complete: the dense model)')
+    capacity = parser.add_mutually_exclusive_group()
+    capacity.add_argument('--capacity', type=int_at_least(1),
+                          help='--mode capacity: K tokens per sample at every site')
+    capacity.add_argument('--capacity-quantile', type=keep_rate,
+                          help='--mode capacity: K = this quantile of each site\'s kept counts '
+                          'on the checked inputs (default 1: the largest)')
     parser.add_argument('--shape', type=int_at_least(1), nargs=2, metavar=('H', 'W'),
                         help='random inputs of this size instead of the test data')
     parser.add_argument('--tolerance', type=positive_float, default=1e-4,
@@ -58,6 +73,10 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
     args = parser.parse_args(argv)
+    given = '--capacity' if args.capacity is not None else '--capacity-quantile' if \
+        args.capacity_quantile is not None else None
+    if given and args.mode != 'capacity':
+        parser.error(f'{given} applies to --mode capacity only (got --mode {args.mode})')
     extension = osp.splitext(args.out)[1]
     if extension != f'.{args.format}':
         parser.error(f'--out {args.out} must end in .{args.format} for --format {args.format} '
@@ -94,12 +113,19 @@ def main(argv=None):
         inputs, source = benchmark_inputs(model, cfg, max(batches), args.shape)
         inputs = model_input(toolbox, inputs)
         forward = TensorForward(model, toolbox.tensor_kwargs)
+        capacities = None
+        if args.mode == 'capacity':
+            capacities = set_export_capacities(forward, inputs, args.capacity,
+                                               args.capacity_quantile)
         export_model(forward, inputs[:args.batch_size], partial, args.mode, args.dynamic_batch)
         exported = load_exported(partial)
-        diffs = {}
+        diffs, overflow = {}, {}
         with dyt_mode(forward, args.mode), torch.no_grad():
             for batch in batches:
                 diffs[batch] = max_abs_diff(exported(inputs[:batch]), forward(inputs[:batch]))
+                if capacities:
+                    overflow[batch] = capacity_overflow(forward)
+                    reset_capacity_overflow(forward)
         worst = max(diffs.values())
         if not worst <= args.tolerance:
             raise ValueError(f'the exported model differs from PyTorch by {worst:.3g} (> '
@@ -115,10 +141,18 @@ def main(argv=None):
           f'{"dynamic" if args.dynamic_batch else args.batch_size}, '
           f'{osp.getsize(args.out) / 2**20:.1f} MiB)')
     print(f'checked on {source}; max abs diff to PyTorch: {checked}')
-    print(json_line(dict(config=args.config, checkpoint=args.checkpoint, out=args.out,
-                         format=args.format, mode=args.mode, dynamic_batch=args.dynamic_batch,
-                         batch_size=args.batch_size, inputs=source,
-                         max_abs_diff={str(b): d for b, d in diffs.items()})))
+    report = dict(config=args.config, checkpoint=args.checkpoint, out=args.out,
+                  format=args.format, mode=args.mode, dynamic_batch=args.dynamic_batch,
+                  batch_size=args.batch_size, inputs=source,
+                  max_abs_diff={str(b): d for b, d in diffs.items()})
+    if capacities:
+        print(f'capacities (tokens per sample, per site): {capacities}')
+        worst = max(overflow.values(), key=lambda sites: sum(sites.values()))
+        if worst:
+            print(describe_overflow(worst), file=sys.stderr)
+        report.update(capacities=capacities,
+                      capacity_overflow={str(b): sites for b, sites in overflow.items()})
+    print(json_line(report))
 
 
 if __name__ == '__main__':

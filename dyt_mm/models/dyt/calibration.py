@@ -18,6 +18,7 @@ once sites ``< s`` are), globally it usually takes two or three.
 import math
 import numbers
 import warnings
+from contextlib import contextmanager
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -38,12 +39,17 @@ def is_threshold_offset(name: str) -> bool:
     return name.rsplit('.', 1)[-1] == OFFSET_NAME
 
 
-def dispatch_sites(model: nn.Module) -> Tuple[DyTNetwork, List[TokenDispatcher]]:
-    """The one DyT ViT of ``model`` (or ``model`` itself) and its dispatchers, in site order."""
+def dyt_network(model: nn.Module) -> DyTNetwork:
+    """The one DyT network of ``model`` (or ``model`` itself)."""
     vits = [m for m in model.modules() if isinstance(m, DyTNetwork)]
     if len(vits) != 1:
         raise ValueError(f'{type(model).__name__} must hold exactly one DyT ViT, has {len(vits)}')
-    vit = vits[0]
+    return vits[0]
+
+
+def dispatch_sites(model: nn.Module) -> Tuple[DyTNetwork, List[TokenDispatcher]]:
+    """The one DyT ViT of ``model`` (or ``model`` itself) and its dispatchers, in site order."""
+    vit = dyt_network(model)
     dispatchers = [vit.blocks[i].dispatchers[site] for i, site in vit.sites
                    if site in vit.blocks[i].dispatchers]
     if not dispatchers:
@@ -222,15 +228,28 @@ def _fraction_for(budget: _Budget, chunks: List[_Chunk], dispatchers: List[Token
     return high
 
 
-def _default_forward(model: nn.Module) -> Callable:
+@contextmanager
+def evaluating(model: nn.Module):
+    """``model`` in eval mode, then every submodule back in its own mode (a wrapper in
+    train mode around an eval model must not switch the model to training)."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def default_forward(model: nn.Module) -> Callable:
     # mmengine models take a data loader batch in test_step; anything else is called
     return model.test_step if hasattr(model, 'test_step') else model
 
 
 @torch.no_grad()
-def _run(vit: DyTNetwork, dispatchers: List[TokenDispatcher], forward: Callable,
-         data: Iterable) -> List[_Chunk]:
-    recorder = _Recorder(vit, dispatchers)
+def run_recording(recorder, forward: Callable, data: Iterable) -> List:
+    """``forward`` each batch of ``data`` while ``recorder`` (hooks, removed after) records;
+    its ``chunks``, one per recorded call. Calibrations share this loop."""
     try:
         for batch in data:
             forward(batch)
@@ -238,8 +257,13 @@ def _run(vit: DyTNetwork, dispatchers: List[TokenDispatcher], forward: Callable,
         recorder.remove()
     if not recorder.chunks:
         raise ValueError('no dispatcher ran on the calibration data: it is empty, or the model '
-                         "runs in 'complete' mode (nothing to calibrate)")
+                         "runs in a mode that runs none ('complete'; 'capacity' ranks instead)")
     return recorder.chunks
+
+
+def _run(vit: DyTNetwork, dispatchers: List[TokenDispatcher], forward: Callable,
+         data: Iterable) -> List[_Chunk]:
+    return run_recording(_Recorder(vit, dispatchers), forward, data)
 
 
 def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer: bool = False,
@@ -277,13 +301,11 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
         raise ValueError(f'calibrate_budget serves the DyT ViT only, not {type(vit).__name__} '
                          '(whose stages have different token counts)')
     budget = _Budget(target, vit)
-    forward = forward or _default_forward(model)
+    forward = forward or default_forward(model)
     max_passes = len(dispatchers) + 1 if max_passes is None else max_passes
     if max_passes < 1 or not tol > 0:
         raise ValueError(f'need max_passes >= 1 and tol > 0, got {max_passes} and {tol}')
-    training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         chunks = _run(vit, dispatchers, forward, data)
         before = dict(keep_rate=budget.keep_rate(chunks), gflops=budget.gflops(chunks),
                       offsets=threshold_offsets(model).tolist())
@@ -298,8 +320,6 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
                 errors += (budget.site_rates(chunks) - budget.value).tolist()
             if max(abs(e) for e in errors) <= tolerance:
                 break
-    finally:
-        model.train(training)
     converged = max(abs(e) for e in errors) <= tolerance
     if not converged:
         warnings.warn(f'calibration to {budget.kind} {budget.value:g} stopped after {passes} '

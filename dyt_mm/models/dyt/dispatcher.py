@@ -8,8 +8,12 @@ All are registered in mmengine's root ``MODELS`` and built from
   kept, which FLOP counting needs to know;
 * ``flops(num_image_tokens)``: its own cost per image (one multiply-add = 1).
 
+and ranks tokens for the static-shape ``capacity`` mode with ``ranked``.
+
 In eval every dispatcher is deterministic, so ``sparse`` equals ``masked``.
 """
+from typing import Tuple
+
 import torch
 from torch import nn
 
@@ -38,6 +42,16 @@ class Dispatcher(nn.Module):
     def keeps_prefix(self) -> bool:
         """Token-level dispatch always keeps the prefix; sample-level skips it too."""
         return self.level == 'token'
+
+    def ranked(self, x: torch.Tensor, num_prefix: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The ``(B, N)`` mask and a ``(B, N)`` score (higher: more wanted) that ranks the
+        kept tokens when a site processes only its top K (the ``capacity`` mode).
+
+        Without a gate the mask is the only ranking; gated dispatchers return
+        their logits, computed once for both.
+        """
+        mask = self(x, num_prefix)
+        return mask, mask
 
 
 @MODELS.register_module()
@@ -88,7 +102,16 @@ class TokenDispatcher(Dispatcher):
         return num_image_tokens * self.gate.in_features
 
     def forward(self, x: torch.Tensor, num_prefix: int) -> torch.Tensor:
+        return self.decide(self.image_logits(x, num_prefix), x.shape[1], num_prefix)
+
+    def ranked(self, x: torch.Tensor, num_prefix: int) -> Tuple[torch.Tensor, torch.Tensor]:
         logits = self.image_logits(x, num_prefix)
+        N = x.shape[1]
+        return (self.decide(logits, N, num_prefix),
+                expand_decision(logits, self.level, N, num_prefix))
+
+    def decide(self, logits: torch.Tensor, num_tokens: int, num_prefix: int) -> torch.Tensor:
+        """The ``(B, N)`` mask of ``num_tokens`` tokens from the gate's ``logits``."""
         if self.training:
             # Noise and soft mask in float32 even under fp16 autocast: half-precision
             # torch.rand returns exact zeros (p ~ 2^-12) that the clamp cannot lift
@@ -101,7 +124,7 @@ class TokenDispatcher(Dispatcher):
         else:
             image_mask = (torch.sigmoid(logits - self.threshold_offset) >
                           self.threshold).to(logits.dtype)
-        return expand_decision(image_mask, self.level, x.shape[1], num_prefix)
+        return expand_decision(image_mask, self.level, num_tokens, num_prefix)
 
     def extra_repr(self) -> str:
         offset = self.threshold_offset.item()

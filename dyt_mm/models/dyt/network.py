@@ -6,7 +6,7 @@ architecture plugs in by subclassing it: its ``forward`` returns a
 :class:`~.vit.DyTOutput`, ``blocks`` lists its :class:`~.site.DispatchedBlock`
 s in site order, and :meth:`flops_counter` counts it.
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -30,6 +30,17 @@ class DyTNetwork(nn.Module):
     def sites(self) -> Tuple[Tuple[int, str], ...]:
         """``(block index, site)`` for each mask that ``forward`` returns, in order."""
         return tuple((i, site) for i, block in enumerate(self.blocks) for site in block.sites)
+
+    @property
+    def site_labels(self) -> List[str]:
+        """``l3`` per dispatched layer, ``l3.attn`` / ``l3.mlp`` with two sites per layer."""
+        per_block = len(self.sites) // self.depth
+        return [f'l{i}' if per_block == 1 else f'l{i}.{site}' for i, site in self.sites]
+
+    def site_lengths(self) -> Optional[List[int]]:
+        """Tokens each site's sequence holds (prefix included) at the native input size,
+        or None where the network cannot tell."""
+        return None
 
     def site_tokens(self, num_image_tokens: int) -> torch.Tensor:
         """``(S,)`` image tokens each dispatch site sees, on the masks' last dimension."""

@@ -4,7 +4,7 @@ Shifted-window attention with relative position bias, patch merging at the
 start of stages 2-4, a final LayerNorm: what timm's ``swin_base_patch4_window7_224``
 computes (its weights load by name), and nothing else. The MLP of each block
 is a dispatched site run by :func:`~.site.run_site` (token-wise, no prefix
-token), so the dispatcher, the adapter and the three execution modes are the
+token), so the dispatcher, the adapter and the execution modes are the
 ViT's; window attention sees every token.
 
 A stage's tokens are coarser than the first stage's (4 x 4 patches of stage 1
@@ -316,6 +316,10 @@ class DyTSwin(DyTNetwork):
     @property
     def blocks(self) -> List[SwinBlock]:
         return [block for stage in self.layers for block in stage.blocks]
+
+    def site_lengths(self) -> List[int]:
+        return [h * w for i, stage in enumerate(self.layers)
+                for h, w in [self.stage_grid(self.grid_size, i)] * len(stage.blocks)]
 
     @staticmethod
     def stage_grid(grid: Tuple[int, int], stage: int) -> Tuple[int, int]:

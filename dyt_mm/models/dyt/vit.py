@@ -1,6 +1,6 @@
 """The one DyT Vision Transformer shared by classification, segmentation and video."""
 from functools import partial
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -226,6 +226,11 @@ class DyTViT(DyTNetwork):
             raise ValueError(f'token merging (merge r={r}) does not work with window attention '
                              f'(window_size={self.window_size}): merged tokens leave the grid')
         self._merge_r = r
+
+    def site_lengths(self) -> List[int]:
+        image_tokens = self.site_tokens(self.grid_size[0] * self.grid_size[1]).tolist()
+        return [self.num_prefix + self.blocks[i].num_prompts + n
+                for (i, _), n in zip(self.sites, image_tokens)]
 
     def site_tokens(self, num_image_tokens: int) -> torch.Tensor:
         """``(S,)`` image tokens each dispatch site sees (fewer with token merging)."""
