@@ -235,20 +235,26 @@ def test_export_tool_names_a_missing_checkpoint_and_an_unsupported_model(cls_fil
     assert not (tmp_path / 'm.pt2').exists()
 
 
-def test_onnx_benchmark_times_both_exports_against_eager(cls_files):
+def test_onnx_benchmark_times_the_exports_against_eager(cls_files):
     cfg = load_config(cls_files[0])
     model = build_model(cfg, cls_files[1])
     ticks = []
     report = onnx_benchmark_report(model, cfg, batch_size=2, num_iters=2, warmup=0,
                                    calibrate_rate=0.5, threads=1,
-                                   progress=lambda: ticks.append(1))
-    assert len(ticks) == 8 and dyt_parts(model)[1].mode == 'masked'
+                                   progress=lambda: ticks.append(1), capacity_quantile=1.0)
+    assert len(ticks) == 10 and dyt_parts(model)[1].mode == 'masked'
     assert report['keep_rate'] == report['calibrated_keep_rate'] == 0.5
-    assert report['max_abs_diff_complete'] <= 1e-4 and report['max_abs_diff_sparse'] <= 1e-4
+    for mode in ('complete', 'sparse', 'capacity'):
+        assert report[f'max_abs_diff_{mode}'] <= 1e-4
+    # K = the largest kept count per site on these inputs: nothing is dropped
+    assert len(report['capacities']) == len(dyt_parts(model)[1].sites)
+    assert not any(report['capacity_overflow'].values())
     seconds = {run: report[f'seconds_{run}']['median']
-               for run in ('eager_complete', 'onnx_complete', 'onnx_sparse',
+               for run in ('eager_complete', 'onnx_complete', 'onnx_sparse', 'onnx_capacity',
                            'eager_linear_layers')}
     assert report['speedup'] == pytest.approx(seconds['onnx_complete'] / seconds['onnx_sparse'])
+    assert report['speedup_capacity'] == pytest.approx(seconds['onnx_complete'] /
+                                                       seconds['onnx_capacity'])
     assert report['speedup_over_eager'] == pytest.approx(seconds['eager_complete'] /
                                                          seconds['onnx_sparse'])
     assert report['efficiency'] == pytest.approx(report['speedup'] / report['ceiling'])

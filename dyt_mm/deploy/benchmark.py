@@ -2,7 +2,7 @@
 import os.path as osp
 import tempfile
 import time
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -12,22 +12,32 @@ from ..analysis.loading import dyt_parts
 from ..analysis.reports import calibrated_benchmark_inputs
 from ..analysis.speed import (LinearLayersAlone, flops_ceiling, speedup, speedup_report,
                               throughputs, time_interleaved)
-from ..models.dyt import dyt_mode
-from .export import TensorForward, export_model, max_abs_diff
+from ..models.dyt import capacity_overflow, dyt_mode, reset_capacity_overflow
+from .export import TensorForward, export_model, max_abs_diff, set_export_capacities
 from .runtime import OnnxRunner
 
-# timed runs: eager PyTorch dense (what a user runs today), the dense and the DyT export, and
-# the dense model's linear layers alone in PyTorch (the floor under any runtime's dense time)
-RUNS = ('eager_complete', 'onnx_complete', 'onnx_sparse', 'eager_linear_layers')
+
+def timed_runs(capacity_quantile: Optional[float] = None) -> Tuple[str, ...]:
+    """The runs timed: eager PyTorch dense (what a user runs today), the dense and the DyT
+    export, the capacity export when asked for, and the dense model's linear layers alone
+    in PyTorch (the floor under any runtime's dense time)."""
+    exports = ('complete', 'sparse') + (('capacity', ) if capacity_quantile else ())
+    return ('eager_complete', *(f'onnx_{mode}' for mode in exports), 'eager_linear_layers')
 
 
 @torch.no_grad()
 def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: int,
                           warmup: int, calibrate_rate: Optional[float] = None,
                           shape: Optional[Sequence[int]] = None, threads: Optional[int] = None,
-                          progress: Optional[Callable[[], None]] = None) -> Dict:
+                          progress: Optional[Callable[[], None]] = None,
+                          capacity_quantile: Optional[float] = None) -> Dict:
     """The model's DyT backbone exported twice (complete and sparse mode, batch fixed to
     ``batch_size``) and timed in ONNX Runtime, interleaved with eager dense PyTorch.
+
+    ``capacity_quantile``: also export the ``capacity`` mode, each site's K
+    calibrated to that quantile of its kept counts on the inputs
+    (``capacities``; ``capacity_overflow``: kept tokens it drops on them), and
+    time it (``speedup_capacity`` over the dense export).
 
     ``speedup`` and ``efficiency`` compare the two exports (the same protocol
     and FLOPs ceiling as :func:`~dyt_mm.analysis.compare_modes`);
@@ -42,8 +52,11 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
     runs = {'eager_complete': lambda: _in_mode(forward, 'complete', inputs)}
     with dyt_mode(forward, 'complete'):
         linear_layers = LinearLayersAlone(forward, inputs)
+    runs_timed = timed_runs(capacity_quantile)
+    if capacity_quantile:
+        report['capacities'] = set_export_capacities(forward, inputs, quantile=capacity_quantile)
     with tempfile.TemporaryDirectory() as folder:
-        for mode in ('complete', 'sparse'):
+        for mode in (run[len('onnx_'):] for run in runs_timed if run.startswith('onnx_')):
             path = osp.join(folder, f'{mode}.onnx')
             start = time.perf_counter()
             export_model(forward, inputs, path, mode)
@@ -53,6 +66,9 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
             report[f'max_abs_diff_{mode}'] = max_abs_diff(runner(inputs),
                                                           _in_mode(forward, mode, inputs))
             runs[f'onnx_{mode}'] = lambda runner=runner: runner(inputs)
+        if capacity_quantile:
+            report['capacity_overflow'] = capacity_overflow(forward)
+            reset_capacity_overflow(forward)
         runs['eager_linear_layers'] = linear_layers
         ceiling = flops_ceiling(backbone, inputs)
         times = time_interleaved(runs, inputs.device, num_iters, warmup, progress)
@@ -63,6 +79,8 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
     report['speedup_over_eager'] = speedup(times, 'eager_complete', 'onnx_sparse')
     report['speedup_over_eager_bound'] = ceiling['ceiling'] * speedup(
         times, 'eager_complete', 'eager_linear_layers')
+    if capacity_quantile:
+        report['speedup_capacity'] = speedup(times, 'onnx_complete', 'onnx_capacity')
     return report
 
 

@@ -3,6 +3,7 @@
     python tools/deploy/benchmark_onnx.py CONFIG [--checkpoint CKPT] [--batch-size B]
                                           [--num-iters N] [--warmup W] [--calibrate-rate R]
                                           [--shape [T] H W] [--threads T]
+                                          [--capacity-quantile Q]
                                           [--cfg-options k=v ...]
 
 The DyT backbone is exported to ONNX in complete (dense) and in sparse mode
@@ -30,33 +31,50 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis.reports import (benchmark_header, format_rows, run_speed_tool, seconds_cell,
                                      speedup_line)
-from dyt_mm.deploy.benchmark import RUNS, onnx_benchmark_report
-from dyt_mm.utils.cli import add_benchmark_arguments
+from dyt_mm.deploy import describe_overflow
+from dyt_mm.deploy.benchmark import onnx_benchmark_report, timed_runs
+from dyt_mm.utils.cli import add_benchmark_arguments, keep_rate
+
+COLUMNS = dict(eager_complete='eager dense', onnx_complete='ONNX dense', onnx_sparse='ONNX DyT',
+               onnx_capacity='ONNX capacity', eager_linear_layers='dense linear layers alone')
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Dense vs DyT exported to ONNX Runtime')
     add_benchmark_arguments(parser)
+    parser.add_argument('--capacity-quantile', type=keep_rate, metavar='Q',
+                        help='also time the capacity-mode export (static shapes), each '
+                        'site\'s K = this quantile of its kept counts on the inputs')
     return parser.parse_args(argv)
 
 
 def describe(args, report) -> str:
+    runs = timed_runs(args.capacity_quantile)
+    gflops = dict(eager_complete=report['gflops_complete'],
+                  onnx_complete=report['gflops_complete'], onnx_sparse=report['gflops_sparse'])
+    keep = dict(eager_complete='1', onnx_complete='1', onnx_sparse=f"{report['keep_rate']:.3f}")
     rows = [
-        ('', 'eager dense', 'ONNX dense', 'ONNX DyT', 'dense linear layers alone'),
-        ('throughput (inputs/s)', *(f"{report[f'throughput_{run}']:.2f}" for run in RUNS)),
-        ('batch time, s: median (min-max)', *(seconds_cell(report, run) for run in RUNS)),
-        ('max abs diff to PyTorch', '-', f"{report['max_abs_diff_complete']:.1e}",
-         f"{report['max_abs_diff_sparse']:.1e}", '-'),
-        ('backbone GFLOPs per input', f"{report['gflops_complete']:.3f}",
-         f"{report['gflops_complete']:.3f}", f"{report['gflops_sparse']:.3f}", '-'),
-        ('keep rate', '1', '1', f"{report['keep_rate']:.3f}", '-'),
+        ('', *(COLUMNS[run] for run in runs)),
+        ('throughput (inputs/s)', *(f"{report[f'throughput_{run}']:.2f}" for run in runs)),
+        ('batch time, s: median (min-max)', *(seconds_cell(report, run) for run in runs)),
+        ('max abs diff to PyTorch', *(f"{report[f'max_abs_diff_{run[5:]}']:.1e}"
+                                      if run.startswith('onnx_') else '-' for run in runs)),
+        ('backbone GFLOPs per input', *(f'{gflops[run]:.3f}' if run in gflops else '-'
+                                        for run in runs)),
+        ('keep rate', *(keep.get(run, '-') for run in runs)),
     ]
-    return '\n'.join(benchmark_header(args, report, 'run') + [
+    lines = benchmark_header(args, report, 'run') + [
         '', format_rows(rows), '', f'ONNX DyT vs ONNX dense: {speedup_line(report)}',
         f"ONNX DyT vs eager dense PyTorch: {report['speedup_over_eager']:.3f}x   at most "
         f"{report['speedup_over_eager_bound']:.3f}x (ceiling x eager dense / its linear layers "
         "alone: the bound for any runtime whose GEMM runs at PyTorch's speed)",
-    ])
+    ]
+    if args.capacity_quantile:
+        lines.append(f"ONNX capacity vs ONNX dense: {report['speedup_capacity']:.3f}x   "
+                     f"capacities (tokens per sample, per site): {report['capacities']}")
+        if any(report['capacity_overflow'].values()):
+            lines.append(describe_overflow(report['capacity_overflow']))
+    return '\n'.join(lines)
 
 
 def main(argv=None):
@@ -64,9 +82,10 @@ def main(argv=None):
 
     def measure(model, cfg, progress):
         return onnx_benchmark_report(model, cfg, args.batch_size, args.num_iters, args.warmup,
-                                     args.calibrate_rate, args.shape, args.threads, progress)
+                                     args.calibrate_rate, args.shape, args.threads, progress,
+                                     args.capacity_quantile)
 
-    run_speed_tool(args, len(RUNS), measure, describe)
+    run_speed_tool(args, len(timed_runs(args.capacity_quantile)), measure, describe)
 
 
 if __name__ == '__main__':
