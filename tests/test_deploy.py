@@ -223,6 +223,21 @@ def test_export_tool_capacity_mode_prints_capacities_and_warns_on_overflow(cls_f
     assert all(f'{site}: {count}' in printed.err for site, count in overflow.items())
 
 
+@pytest.mark.parametrize('mode', ['sparse', 'complete'])
+def test_export_tool_does_not_write_a_file_beyond_the_tolerance(mode, cls_files, tmp_path):
+    """ONNX Runtime differs from PyTorch by ~1e-6: above a tolerance of 1e-12. The sparse
+    mode's error also names the cause peculiar to it (a keep decision at the cut)."""
+    tool = load_export_tool()
+    out = tmp_path / 'm.onnx'
+    with pytest.raises(SystemExit) as error:
+        tool.main([*cls_files, '--format', 'onnx', '--out', str(out), '--mode', mode,
+                   '--tolerance', '1e-12'])
+    assert '(> --tolerance 1e-12); ' + f'{out} not written' in str(error.value)
+    assert ('within float rounding of its dispatcher\'s cut' in str(error.value)) == \
+        (mode == 'sparse')
+    assert not out.exists() and not glob.glob(str(tmp_path / '*partial*'))
+
+
 def test_export_tool_names_a_missing_checkpoint_and_an_unsupported_model(cls_files, tmp_path):
     tool = load_export_tool()
     out = ['--format', 'pt2', '--out', str(tmp_path / 'm.pt2')]

@@ -12,6 +12,7 @@ and ranks tokens for the static-shape ``capacity`` mode with ``ranked``.
 
 In eval every dispatcher is deterministic, so ``sparse`` equals ``masked``.
 """
+import math
 from typing import Tuple
 
 import torch
@@ -61,8 +62,8 @@ class TokenDispatcher(Dispatcher):
     Training: Gumbel-sigmoid ``sigmoid((logit + g1 - g2) / tau)`` thresholded at
     ``threshold`` with a straight-through gradient (the forward pass sees the
     hard 0/1 mask, the backward pass the soft one). Eval: ``sigmoid(logit -
-    threshold_offset)`` thresholded, no noise, so the same input always gives
-    the same mask.
+    threshold_offset) > threshold`` (compared in logit space), no noise, so the
+    same input always gives the same mask.
 
     ``threshold_offset`` (a buffer, saved in checkpoints) shifts only that eval
     decision: 0 (the default) is the paper's rule; :func:`dyt_mm.calibrate_budget`
@@ -122,8 +123,12 @@ class TokenDispatcher(Dispatcher):
             hard = (soft > self.threshold).to(soft.dtype)
             image_mask = (hard - soft.detach() + soft).to(logits.dtype)
         else:
-            image_mask = (torch.sigmoid(logits - self.threshold_offset) >
-                          self.threshold).to(logits.dtype)
+            # sigmoid(logit - offset) > threshold, compared in logit space: near 0.5 the
+            # sigmoid rounds logits up to ~2.4e-7 apart to the same float, so a token that
+            # calibration put just past the cut could be decided either way (and differently
+            # by an exported graph); in logit space it keeps its full margin.
+            cut = self.threshold_offset + math.log(self.threshold / (1.0 - self.threshold))
+            image_mask = (logits > cut).to(logits.dtype)
         return expand_decision(image_mask, self.level, num_tokens, num_prefix)
 
     def extra_repr(self) -> str:
