@@ -97,6 +97,19 @@ def test_eval_mask_is_deterministic_sigmoid_above_threshold(threshold):
     assert 0 < expected.mean() < 1
 
 
+@pytest.mark.parametrize('margin', [1e-8, -1e-8])
+def test_eval_decision_keeps_a_logit_just_past_the_cut(margin):
+    """sigmoid(+-1e-8) rounds to exactly 0.5 in float32; the decision, taken in logit
+    space, still sees which side of the cut (logit 0 at threshold 0.5) the logit is on."""
+    dispatcher = TokenDispatcher(16).eval()
+    torch.nn.init.zeros_(dispatcher.gate.weight)
+    torch.nn.init.constant_(dispatcher.gate.bias, margin)
+    logit = dispatcher.image_logits(torch.zeros(1, 3, 16), 1)
+    assert torch.sigmoid(logit).eq(0.5).all() and logit.ne(0).all()
+    mask = dispatcher(torch.zeros(1, 3, 16), num_prefix=1)
+    assert torch.equal(mask[:, 1:], torch.full((1, 2), float(margin > 0)))
+
+
 @pytest.mark.parametrize('training', [True, False])
 def test_prefix_tokens_are_always_kept(training):
     dispatcher = TokenDispatcher(16).train(training)

@@ -85,7 +85,7 @@ def offset_keeping(logits: torch.Tensor, fraction: float, threshold: float) -> f
     """The offset with which a dispatcher keeps ``fraction`` of the tokens of ``logits``.
 
     Half-way between the last kept and the first dropped logit, so that
-    rounding in the sigmoid does not move the cut; -inf keeps everything.
+    rounding does not move the cut; -inf keeps everything.
     """
     values = logits.flatten().float().sort(descending=True).values
     count = int(round(fraction * values.numel()))
