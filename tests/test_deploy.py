@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import REPO, TINY_VIT, run_tool, save_random_base, tiny_digits_cfg
 
-from dyt_mm import DyTViT, dyt_mode
+from dyt_mm import DyTViT, calibrate_capacities, dyt_mode
 from dyt_mm.analysis import build_model, dyt_parts, load_config, random_backbone_inputs
 from dyt_mm.deploy import (TensorForward, compile_sparse, export_model, load_exported,
                            max_abs_diff)
@@ -63,12 +63,15 @@ def test_layers_that_keep_nothing_everything_or_some_export_and_agree(tmp_path):
         assert max_abs_diff(exported(x), eager(forward, x)) <= 1e-5
 
 
-def test_compiled_sparse_model_equals_eager():
+@pytest.mark.parametrize('mode', ['sparse', 'capacity'])
+def test_compiled_sparse_model_equals_eager(mode):
     torch.manual_seed(0)
     vit = with_busy_dispatchers(DyTViT(**TINY_VIT).eval())
     x = images(3)
+    if mode == 'capacity':
+        calibrate_capacities(vit, [x])  # the largest counts: equal to sparse
     compiled = compile_sparse(vit, dynamic=False)
-    with dyt_mode(vit, 'sparse'), torch.no_grad():
+    with dyt_mode(vit, mode), torch.no_grad():
         expected = vit(x)
         out = compiled(x)
     assert 0 < expected.masks.mean() < 1
