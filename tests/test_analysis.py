@@ -14,8 +14,8 @@ from helpers import REPO, TINY_VIT, run_tool, save_random_base, tiny_digits_cfg
 from PIL import Image
 
 import dyt_mm
-from dyt_mm.analysis import (build_model, calibrate_keep_rate, compare_modes, dyt_parts,
-                             load_config, model_flops, peak_forward_memory,
+from dyt_mm.analysis import (benchmark_report, build_model, calibrate_keep_rate, compare_modes,
+                             dyt_parts, load_config, model_flops, peak_forward_memory,
                              random_backbone_inputs, run_on_inputs, visualize_dispatch)
 from dyt_mm.analysis.speed import LinearLayersAlone
 from dyt_mm.analysis.toolbox import model_input, toolbox_of
@@ -178,6 +178,17 @@ def test_compare_modes_reports_speed_against_the_flops_ceiling(cls_cfg):
     assert result['efficiency'] == pytest.approx(result['speedup'] / result['ceiling'])
     assert result['throughput_sparse'] == pytest.approx(4 / result['seconds_sparse']['median'])
     assert 0 < result['peak_memory_sparse_mb'] <= result['peak_memory_complete_mb']
+
+
+def test_benchmark_in_bfloat16_runs_a_copy_and_leaves_the_model_as_it_was(cls_cfg):
+    model = build_model(cls_cfg)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = benchmark_report(model, cls_cfg, batch_size=4, num_iters=1, warmup=0,
+                              calibrate_rate=0.5, shape=(32, 32), dtype=torch.bfloat16)
+    assert report['dtype'] == 'bfloat16' and report['keep_rate'] == 0.5
+    assert report['ceiling'] > 1 and report['throughput_sparse'] > 0
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) and after[k].dtype == v.dtype for k, v in before.items())
 
 
 def test_linear_layers_alone_replay_every_linear_call_of_the_dense_model(cls_cfg):
@@ -363,3 +374,10 @@ def test_bad_arguments_exit_with_a_clear_message(trained, tmp_path):
     assert proc.returncode != 0
     assert 'does not fit the model of this config' in proc.stderr
     assert 'backbone.vit.pos_embed: checkpoint (1, 17, 32) vs model (1, 17, 64)' in proc.stderr
+    proc = run_tool('tools/analysis/benchmark.py', cfg_path, '--dtype', 'float16')
+    assert proc.returncode != 0
+    assert "argument --dtype: invalid choice: 'float16' (choose from" in proc.stderr
+    proc = run_tool('tools/analysis/benchmark.py', cfg_path, '--dtype', 'bfloat16',
+                    '--merge-r', '2')
+    assert proc.returncode != 0
+    assert '--merge-r times float32 runs; it does not combine with --dtype' in proc.stderr

@@ -1,4 +1,5 @@
 """What the analysis tools measure and print: a table for people, a JSON line for scripts."""
+import copy
 import json
 import os.path as osp
 import sys
@@ -81,13 +82,15 @@ def benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
 
 def calibrated_benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
                                 calibrate_rate: Optional[float] = None,
-                                shape: Optional[Sequence[int]] = None
+                                shape: Optional[Sequence[int]] = None,
+                                dtype: torch.dtype = torch.float32
                                 ) -> Tuple[torch.Tensor, Dict]:
-    """Benchmark inputs, with the dispatchers calibrated on them if asked, and a report
-    that says where they came from."""
+    """Benchmark inputs (of ``dtype``), with the dispatchers calibrated on them if asked,
+    and a report that says where they came from."""
     if batch_size < 1:
         raise ValueError(f'--batch-size must be >= 1, got {batch_size}')
     inputs, source = benchmark_inputs(model, cfg, batch_size, shape)
+    inputs = inputs.to(dtype)
     report = dict(inputs=source, input_shape=list(inputs.shape[1:]))
     if calibrate_rate is not None:
         report['calibrated_keep_rate'] = calibrate_keep_rate(model, inputs, calibrate_rate)
@@ -98,8 +101,17 @@ def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: 
                      warmup: int, calibrate_rate: Optional[float] = None,
                      shape: Optional[Sequence[int]] = None,
                      progress: Optional[Callable[[], None]] = None,
-                     compile: bool = False) -> Dict:
-    inputs, report = calibrated_benchmark_inputs(model, cfg, batch_size, calibrate_rate, shape)
+                     compile: bool = False, dtype: torch.dtype = torch.float32) -> Dict:
+    """:func:`compare_modes` on the benchmark inputs, calibrated if asked.
+
+    ``dtype``: run a copy of the model, and the inputs, in that floating type
+    (bfloat16 runs on the matrix units of CPUs that have them); calibration,
+    if asked, happens in that type too, since that is what decides.
+    """
+    if dtype != torch.float32:
+        model = copy.deepcopy(model).to(dtype)
+    inputs, report = calibrated_benchmark_inputs(model, cfg, batch_size, calibrate_rate, shape,
+                                                 dtype)
     report.update(compare_modes(model, inputs, num_iters, warmup, progress=progress,
                                 compile=compile))
     return report
@@ -133,7 +145,8 @@ def benchmark_header(args, report: Dict, runs: str) -> List[str]:
         f'weights  {args.checkpoint or "random (no --checkpoint)"}{calibrated}',
         f'inputs   {report["inputs"]}, shape {tuple(report["input_shape"])}',
         f'run      {report["num_iters"]} timed forwards per {runs} after {report["warmup"]} '
-        f'warm-up, interleaved; {report.get("device", "cpu")}, {report["threads"]} threads',
+        f'warm-up, interleaved; {report.get("device", "cpu")}, {report["threads"]} threads'
+        f'{", " + report["dtype"] if report.get("dtype", "float32") != "float32" else ""}',
     ]
 
 

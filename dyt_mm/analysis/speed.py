@@ -246,7 +246,8 @@ def compare_modes(model_or_backbone: nn.Module, inputs: torch.Tensor, num_iters:
     ceiling = flops_ceiling(backbone, inputs)
     times = time_interleaved(runs, device, num_iters, warmup, progress)
     result = dict(batch_size=inputs.shape[0], num_iters=num_iters, warmup=warmup,
-                  device=str(device), threads=torch.get_num_threads(), compiled=compile,
+                  device=str(device), dtype=str(inputs.dtype).replace('torch.', ''),
+                  threads=torch.get_num_threads(), compiled=compile,
                   **throughputs(times, inputs.shape[0]), **ceiling,
                   **speedup_report(times, 'complete', 'sparse', ceiling['ceiling']))
     if measure_memory:

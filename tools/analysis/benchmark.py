@@ -3,7 +3,8 @@
     python tools/analysis/benchmark.py CONFIG [--checkpoint CKPT] [--batch-size B]
                                        [--num-iters N] [--warmup W] [--calibrate-rate R]
                                        [--shape [T] H W] [--threads T] [--compile]
-                                       [--merge-r R] [--cfg-options k=v ...]
+                                       [--merge-r R] [--dtype float32|bfloat16]
+                                       [--cfg-options k=v ...]
 
 The backbone runs B inputs (from the config's test data, or random ones) in
 both modes, alternating their order, after W warm-up rounds. Printed:
@@ -18,6 +19,10 @@ first, untimed call; the sparse graph keeps its data-dependent token counts).
 DyT (sparse), ToMe (R tokens merged per block, complete) and DyT + ToMe
 (sparse), each with its speedup over dense and its FLOPs ceiling (paper,
 Table 5). With --calibrate-rate, DyT and DyT + ToMe are calibrated separately.
+
+--dtype bfloat16 times a bfloat16 copy of the model on bfloat16 inputs (CPUs
+with AMX or AVX-512 BF16 run its matrix products on those units); the keep
+rate, ceiling and calibration are those of that copy.
 
 --calibrate-rate R is a benchmark aid for models without trained dispatchers
 (no checkpoint): it sets each dispatcher's threshold offset so that it keeps
@@ -34,11 +39,14 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
     sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
+import torch
 from dyt_mm.analysis import benchmark_report
 from dyt_mm.analysis.reports import (benchmark_header, calibrated_benchmark_inputs, format_rows,
                                      run_speed_tool, seconds_cell, speedup_line)
 from dyt_mm.analysis.speed import MERGING_RUNS, MODES, compare_merging
 from dyt_mm.utils.cli import add_benchmark_arguments, int_at_least
+
+DTYPES = dict(float32=torch.float32, bfloat16=torch.bfloat16)
 
 
 def parse_args(argv=None):
@@ -48,9 +56,13 @@ def parse_args(argv=None):
                         help='time torch.compile-d dense vs torch.compile-d sparse')
     parser.add_argument('--merge-r', type=int_at_least(1), metavar='R',
                         help='time dense, DyT, ToMe and DyT + ToMe, merging R tokens per block')
+    parser.add_argument('--dtype', choices=tuple(DTYPES), default='float32',
+                        help='run a copy of the model and the inputs in this type')
     args = parser.parse_args(argv)
     if args.merge_r is not None and args.compile:
         parser.error('--merge-r times eager runs; it does not combine with --compile')
+    if args.merge_r is not None and args.dtype != 'float32':
+        parser.error('--merge-r times float32 runs; it does not combine with --dtype')
     return args
 
 
@@ -109,7 +121,7 @@ def main(argv=None):
     def measure(model, cfg, progress):
         return benchmark_report(model, cfg, args.batch_size, args.num_iters, args.warmup,
                                 args.calibrate_rate, args.shape, progress=progress,
-                                compile=args.compile)
+                                compile=args.compile, dtype=DTYPES[args.dtype])
 
     run_speed_tool(args, len(MODES), measure, describe)
 
