@@ -13,9 +13,11 @@ from helpers import REPO, run_tool, tiny_digits_cfg
 from safetensors.torch import save_file
 from test_convert import converter_main
 
-from dyt_mm import dyt_mode, set_mode
-from dyt_mm.analysis import build_model, model_flops, random_backbone_inputs, run_on_inputs
-from dyt_mm.models.dyt import DyTSwin, TokenDispatcher
+from dyt_mm import calibrate_budget, dyt_mode, set_mode
+from dyt_mm.analysis import (BackboneCall, build_model, model_flops, random_backbone_inputs,
+                             run_on_inputs)
+from dyt_mm.analysis.flops import backbone_flops
+from dyt_mm.models.dyt import DyTSwin, TokenDispatcher, threshold_offsets
 from dyt_mm.utils.checkpoint import load_tensors
 
 pytestmark = pytest.mark.usefixtures('single_thread')
@@ -204,10 +206,53 @@ def test_bad_swin_options_are_clear_errors(kwargs, message):
         DyTSwin(**dict(dict(window_size=4, img_size=32), **kwargs))
 
 
-def test_budget_calibration_refuses_a_swin_clearly():
-    from dyt_mm import calibrate_budget
-    with pytest.raises(ValueError, match='calibrate_budget serves the DyT ViT only, not DyTSwin'):
-        calibrate_budget(tiny_swin(), [torch.randn(1, 3, 32, 32)], 0.5)
+# ----------------------------------------------------------- calibration
+def probed(model, data):
+    """The keep rates and backbone GFLOPs that DyTHook, get_flops.py and budget_sweep.py
+    report, from the masks of the model's forward on ``data``."""
+    with torch.no_grad():
+        calls = [BackboneCall(None, len(x), out.masks, model.site_tokens(out.masks.shape[-1]),
+                              grid=out.grid) for x in data for out in [model(x)]]
+    rates = torch.cat([call.keep_rates for call in calls]).mean(dim=0)
+    gflops = torch.cat([backbone_flops(model, call) for call in calls]).mean().item() / 1e9
+    return rates, gflops
+
+
+def random_images(count=3, batch=8):
+    generator = torch.Generator().manual_seed(1)
+    return [torch.randn(batch, 3, 32, 32, generator=generator) for _ in range(count)]
+
+
+@pytest.mark.parametrize('per_layer', [False, True], ids=['global', 'per-layer'])
+def test_calibrated_keep_rate_is_the_one_the_tools_report(per_layer):
+    model, data = tiny_swin(), random_images()
+    result = calibrate_budget(model, data, 0.5, per_layer=per_layer)
+    rates, gflops = probed(model, data)
+    assert result['converged']
+    # each stage weighs alike: its 16 (not 64) tokens per image count for the whole grid
+    assert result['keep_rate'] == pytest.approx(rates.mean().item(), abs=1e-12)
+    assert result['keep_rate_per_site'] == pytest.approx(rates.tolist(), abs=1e-12)
+    assert result['gflops'] == pytest.approx(gflops, rel=1e-12)
+    assert result['keep_rate'] == pytest.approx(0.5, abs=0.002)
+    offsets = threshold_offsets(model)
+    if per_layer:
+        assert rates.tolist() == pytest.approx([0.5] * 4, abs=0.002)
+    else:
+        assert (offsets == offsets[0]).all()
+
+
+def test_gflops_target_is_met_as_get_flops_counts_it():
+    model, data = tiny_swin(), random_images()
+    counter = model.flops_counter()
+    floor = counter.per_sample(torch.zeros(1, 4)).item() / 1e9
+    ceiling = counter.per_sample(torch.full((1, 4), 64)).item() / 1e9
+    target = (floor + ceiling) / 2
+    result = calibrate_budget(model, data, dict(gflops=target))
+    _, gflops = probed(model, data)
+    assert result['converged'] and result['gflops'] == pytest.approx(gflops, rel=1e-12)
+    assert gflops == pytest.approx(target, abs=0.002 * (ceiling - floor))
+    with pytest.raises(ValueError, match=rf'allowed \({floor:.6g}, {ceiling:.6g}\]'):
+        calibrate_budget(model, data, dict(gflops=2 * ceiling))
 
 
 def test_bad_input_size_is_a_clear_error():
@@ -306,6 +351,18 @@ def test_swin_through_get_flops_benchmark_and_visualize(swin_run, digits_root, t
     tool_main('tools/analysis/visualize_dispatch.py')([cfg_path, ckpt, image, '--out', picture])
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(report['keep_rate_per_site']) == 4 and osp.getsize(picture) > 0
+
+
+def test_budget_sweep_calibrates_a_swin(swin_run, tmp_path, capsys):
+    cfg_path, ckpt, _ = swin_run
+    tool_main('tools/analysis/budget_sweep.py')([
+        cfg_path, ckpt, '--targets', '0.4', '--unit', 'keep_rate', '--per-layer',
+        '--calibration-samples', '32', '--batch-size', '4', '--num-iters', '1', '--warmup', '0',
+        '--threads', '1', '--out', str(tmp_path / 'curve.png'),
+        '--cfg-options', 'test_dataloader.dataset.indices=16'])
+    uncalibrated, point = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['points']
+    assert point['calibration_keep_rate'] == pytest.approx(0.4, abs=0.002)
+    assert len(point['offsets']) == 4 and point['gflops'] < uncalibrated['gflops']
 
 
 def test_whole_model_flops_follow_the_masks(swin_run):

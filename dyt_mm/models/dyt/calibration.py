@@ -9,6 +9,10 @@ that the noiseless keep rate on calibration data equals a target keep rate,
 or so that the backbone spends a target number of GFLOPs per ViT image. It
 changes no trained weight and nothing about training.
 
+Rates are taken on the masks' grid, as ``DyTHook`` and the rate loss take
+them: a Swin site's token counts for the finest tokens it covers, so each
+Swin stage weighs alike however few tokens it has.
+
 The offsets come from exact quantiles of the gate logits seen on the data. A
 site's logits depend on what earlier sites kept, so the quantiles are taken
 again on a new pass until the measured figure is within ``tol`` of the
@@ -27,7 +31,6 @@ from torch import nn
 
 from .dispatcher import TokenDispatcher
 from .network import DyTNetwork
-from .vit import DyTViT
 
 OFFSET_NAME = 'threshold_offset'
 TARGET_KINDS = ('keep_rate', 'gflops')
@@ -81,14 +84,22 @@ def set_threshold_offsets(model: nn.Module, offsets: Union[float, Sequence[float
         dispatcher.threshold_offset.fill_(offset)
 
 
-def offset_keeping(logits: torch.Tensor, fraction: float, threshold: float) -> float:
+def offset_keeping(logits: torch.Tensor, fraction: float, threshold: float,
+                   weights: Optional[torch.Tensor] = None) -> float:
     """The offset with which a dispatcher keeps ``fraction`` of the tokens of ``logits``.
 
+    ``weights`` (as ``logits``; default 1 each): what each token counts for,
+    so that ``fraction`` is one of the total weight (the nearest reachable).
     Half-way between the last kept and the first dropped logit, so that
     rounding does not move the cut; -inf keeps everything.
     """
-    values = logits.flatten().float().sort(descending=True).values
-    count = int(round(fraction * values.numel()))
+    values, order = logits.flatten().float().sort(descending=True)
+    if weights is None:
+        count = int(round(fraction * values.numel()))
+    else:
+        # the weight kept by the first 0, 1, ..., all tokens
+        kept = F.pad(weights.flatten()[order].double().cumsum(0), (1, 0))
+        count = int((kept - fraction * kept[-1]).abs().argmin())
     if count >= values.numel():
         return -math.inf
     cut = values[0].item() + 1.0 if count == 0 else (values[count - 1] + values[count]).item() / 2
@@ -96,15 +107,21 @@ def offset_keeping(logits: torch.Tensor, fraction: float, threshold: float) -> f
 
 
 class _Chunk(NamedTuple):
-    # (B, S, T) gate logits of one ViT call; -inf after a site's tokens when token merging
-    # left it fewer than T (such a token is never kept, and no quantile counts it)
+    # (B, S, T) gate logits of one ViT call, T the masks' last dimension; -inf after a site's
+    # tokens when it has fewer than T (token merging, a coarse Swin stage): such a token is
+    # never kept, and no quantile counts it
     logits: torch.Tensor
-    kept: torch.Tensor  # (B, S) kept image tokens per site in that call
+    kept: torch.Tensor  # (B, S) kept image tokens per site in that call, on the masks' grid
+    areas: torch.Tensor  # (S,) tokens of the masks' grid per gate logit (Swin: 4^stage, else 1)
+
+    def counted(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, S)`` site tokens (gate logits) -> tokens of the masks' grid."""
+        return tokens * self.areas
 
     @property
     def seen(self) -> torch.Tensor:
-        """``(B, S)`` image tokens each site saw."""
-        return self.logits.isfinite().sum(dim=-1)
+        """``(B, S)`` image tokens each site saw, on the masks' grid."""
+        return self.counted(self.logits.isfinite().sum(dim=-1))
 
 
 class _Recorder:
@@ -115,6 +132,7 @@ class _Recorder:
         self._logits: List[torch.Tensor] = []
         self._handles = [d.gate.register_forward_hook(self._on_gate) for d in dispatchers]
         self._handles.append(vit.register_forward_hook(self._on_vit))
+        self.vit = vit
 
     def _on_gate(self, module, args, output) -> None:
         self._logits.append(output.detach().squeeze(-1).float().cpu())
@@ -124,8 +142,10 @@ class _Recorder:
             num_image_tokens = output.masks.shape[-1]
             logits = [F.pad(site, (0, num_image_tokens - site.shape[-1]), value=-math.inf)
                       for site in self._logits]
+            lengths = torch.tensor([site.shape[-1] for site in self._logits])
             self.chunks.append(_Chunk(torch.stack(logits, dim=1),
-                                      output.masks.detach().sum(dim=-1).cpu()))
+                                      output.masks.detach().sum(dim=-1).cpu(),
+                                      self.vit.site_tokens(num_image_tokens) // lengths))
         self._logits = []
 
     def remove(self) -> None:
@@ -189,7 +209,9 @@ class _Budget:
 
 def _offsets_keeping(chunks: List[_Chunk], dispatchers: List[TokenDispatcher], fraction: float,
                      per_layer: bool) -> torch.Tensor:
-    """Per-site offsets that keep ``fraction`` of the recorded logits (pooled or per site)."""
+    """Per-site offsets that keep ``fraction`` of the recorded logits (pooled or per site).
+
+    Pooled, a logit weighs the tokens of the masks' grid it stands for."""
     logits = [torch.cat([c.logits[:, s].flatten() for c in chunks])
               for s in range(len(dispatchers))]
     logits = [site[site.isfinite()] for site in logits]  # the tokens each site saw
@@ -200,14 +222,16 @@ def _offsets_keeping(chunks: List[_Chunk], dispatchers: List[TokenDispatcher], f
     if len(thresholds) > 1:
         raise ValueError(f'a global offset needs one threshold for all dispatchers, found '
                          f'{sorted(thresholds)}; calibrate with per_layer=True')
+    weights = torch.cat([torch.full_like(site, area)
+                         for site, area in zip(logits, chunks[0].areas.tolist())])
     return torch.full((len(dispatchers), ),
-                      offset_keeping(torch.cat(logits), fraction, thresholds.pop()))
+                      offset_keeping(torch.cat(logits), fraction, thresholds.pop(), weights))
 
 
 def _predicted_kept(chunks: List[_Chunk], dispatchers: List[TokenDispatcher],
                     offsets: torch.Tensor) -> List[torch.Tensor]:
     thresholds = torch.tensor([d.threshold for d in dispatchers])[:, None]
-    return [(torch.sigmoid(c.logits - offsets[:, None]) > thresholds).sum(dim=-1)
+    return [c.counted((torch.sigmoid(c.logits - offsets[:, None]) > thresholds).sum(dim=-1))
             for c in chunks]
 
 
@@ -272,8 +296,8 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
     """Set the dispatchers' test-time threshold offsets so that ``model`` meets ``target``.
 
     Args:
-        model: a model holding one :class:`DyTViT` (the ViT, a backbone, or a
-            toolbox model).
+        model: a model holding one DyT network (:class:`DyTViT`,
+            :class:`DyTSwin`; the network, a backbone, or a toolbox model).
         data: an iterable of batches, read once per pass (a list or a data
             loader; it is iterated several times).
         target: a keep rate in (0, 1] (the mean over dispatch sites and image
@@ -296,10 +320,6 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
     the result is within ``tol`` (a warning says so when it is not).
     """
     vit, dispatchers = dispatch_sites(model)
-    if not isinstance(vit, DyTViT):
-        # the recorded gate logits of all sites are stacked: they must have one length
-        raise ValueError(f'calibrate_budget serves the DyT ViT only, not {type(vit).__name__} '
-                         '(whose stages have different token counts)')
     budget = _Budget(target, vit)
     forward = forward or default_forward(model)
     max_passes = len(dispatchers) + 1 if max_passes is None else max_passes
