@@ -230,9 +230,10 @@ def _offsets_keeping(chunks: List[_Chunk], dispatchers: List[TokenDispatcher], f
 
 def _predicted_kept(chunks: List[_Chunk], dispatchers: List[TokenDispatcher],
                     offsets: torch.Tensor) -> List[torch.Tensor]:
-    thresholds = torch.tensor([d.threshold for d in dispatchers])[:, None]
-    return [c.counted((torch.sigmoid(c.logits - offsets[:, None]) > thresholds).sum(dim=-1))
-            for c in chunks]
+    # the dispatchers' own eval rule, in logit space: logit > offset + logit(threshold)
+    cuts = offsets + torch.tensor([math.log(d.threshold / (1.0 - d.threshold))
+                                   for d in dispatchers])
+    return [c.counted((c.logits > cuts[:, None]).sum(dim=-1)) for c in chunks]
 
 
 def _fraction_for(budget: _Budget, chunks: List[_Chunk], dispatchers: List[TokenDispatcher],
