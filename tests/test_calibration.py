@@ -84,6 +84,14 @@ def test_bad_targets_are_errors_naming_the_value(target, message):
         calibrate_budget(busy_vit(), random_batches(1), target)
 
 
+@pytest.mark.parametrize('networks', [0, 2])
+def test_a_model_without_exactly_one_dyt_network_is_named(networks):
+    model = torch.nn.ModuleList([busy_vit() for _ in range(networks)])
+    with pytest.raises(ValueError, match=f'ModuleList must hold exactly one DyT network '
+                       rf'\(ViT, Swin\), has {networks}'):
+        calibrate_budget(model, random_batches(1), 0.5)
+
+
 @pytest.mark.parametrize('factor', [0.5, 1.5], ids=['below-floor', 'above-ceiling'])
 def test_gflops_target_out_of_reach_is_an_error_naming_the_range(factor):
     vit = busy_vit()

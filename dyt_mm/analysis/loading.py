@@ -9,6 +9,7 @@ from torch import nn
 
 from ..models.backbone_base import DyTBackboneBase
 from ..models.dyt import DyTNetwork
+from ..models.dyt.network import dyt_network
 from ..utils.peft import load_checkpoint_strictly
 from .toolbox import init_default_scope_of
 
@@ -29,11 +30,10 @@ def dyt_parts(model: nn.Module) -> Tuple[DyTBackboneBase, DyTNetwork]:
     if is_model_wrapper(model):
         model = model.module
     backbones = [m for m in model.modules() if isinstance(m, DyTBackboneBase)]
-    vits = [m for m in model.modules() if isinstance(m, DyTNetwork)]
-    if len(backbones) != 1 or len(vits) != 1:
-        raise ValueError(f'the analysis tools need a model with exactly one DyT backbone and one '
-                         f'DyT ViT; {type(model).__name__} has {len(backbones)} and {len(vits)}')
-    return backbones[0], vits[0]
+    if len(backbones) != 1:
+        raise ValueError(f'the analysis tools need a model with exactly one DyT backbone; '
+                         f'{type(model).__name__} has {len(backbones)}')
+    return backbones[0], dyt_network(model)
 
 
 def build_model(cfg: Config, checkpoint: Optional[str] = None) -> nn.Module:

@@ -17,12 +17,18 @@ from .export import TensorForward, export_model, max_abs_diff, set_export_capaci
 from .runtime import OnnxRunner
 
 
+def exported_modes(capacity_quantile: Optional[float] = None) -> Tuple[str, ...]:
+    """The DyT modes exported and timed in ONNX Runtime (run ``onnx_<mode>``): dense, DyT,
+    and the capacity mode when asked for."""
+    return ('complete', 'sparse') + (('capacity', ) if capacity_quantile else ())
+
+
 def timed_runs(capacity_quantile: Optional[float] = None) -> Tuple[str, ...]:
-    """The runs timed: eager PyTorch dense (what a user runs today), the dense and the DyT
-    export, the capacity export when asked for, and the dense model's linear layers alone
-    in PyTorch (the floor under any runtime's dense time)."""
-    exports = ('complete', 'sparse') + (('capacity', ) if capacity_quantile else ())
-    return ('eager_complete', *(f'onnx_{mode}' for mode in exports), 'eager_linear_layers')
+    """The runs timed: eager PyTorch dense (what a user runs today), the exports, and the
+    dense model's linear layers alone in PyTorch (the floor under any runtime's dense
+    time)."""
+    exports = (f'onnx_{mode}' for mode in exported_modes(capacity_quantile))
+    return ('eager_complete', *exports, 'eager_linear_layers')
 
 
 @torch.no_grad()
@@ -52,11 +58,10 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
     runs = {'eager_complete': lambda: _in_mode(forward, 'complete', inputs)}
     with dyt_mode(forward, 'complete'):
         linear_layers = LinearLayersAlone(forward, inputs)
-    runs_timed = timed_runs(capacity_quantile)
     if capacity_quantile:
         report['capacities'] = set_export_capacities(forward, inputs, quantile=capacity_quantile)
     with tempfile.TemporaryDirectory() as folder:
-        for mode in (run[len('onnx_'):] for run in runs_timed if run.startswith('onnx_')):
+        for mode in exported_modes(capacity_quantile):
             path = osp.join(folder, f'{mode}.onnx')
             start = time.perf_counter()
             export_model(forward, inputs, path, mode)

@@ -8,6 +8,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from ..models.dyt import DyTNetwork, set_tau
+from ..models.dyt.network import dyt_network
 
 
 def _unwrap(model):
@@ -104,10 +105,10 @@ class DyTHook(Hook):
     # ----------------------------------------------------------- discovery
     @staticmethod
     def find_vit(runner) -> DyTNetwork:
-        vits = [m for m in _unwrap(runner.model).modules() if isinstance(m, DyTNetwork)]
-        if len(vits) != 1:
-            raise RuntimeError(f'DyTHook needs a model with exactly one DyT ViT, found {len(vits)}')
-        return vits[0]
+        try:
+            return dyt_network(_unwrap(runner.model))
+        except ValueError as error:
+            raise RuntimeError(f'DyTHook: {error}') from None
 
     @staticmethod
     def find_objective(runner):

@@ -32,7 +32,7 @@ import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis.reports import (benchmark_header, format_rows, run_speed_tool, seconds_cell,
                                      speedup_line)
 from dyt_mm.deploy import describe_overflow
-from dyt_mm.deploy.benchmark import onnx_benchmark_report, timed_runs
+from dyt_mm.deploy.benchmark import exported_modes, onnx_benchmark_report, timed_runs
 from dyt_mm.utils.cli import add_benchmark_arguments, keep_rate
 
 COLUMNS = dict(eager_complete='eager dense', onnx_complete='ONNX dense', onnx_sparse='ONNX DyT',
@@ -53,12 +53,13 @@ def describe(args, report) -> str:
     gflops = dict(eager_complete=report['gflops_complete'],
                   onnx_complete=report['gflops_complete'], onnx_sparse=report['gflops_sparse'])
     keep = dict(eager_complete='1', onnx_complete='1', onnx_sparse=f"{report['keep_rate']:.3f}")
+    diffs = {f'onnx_{mode}': f"{report[f'max_abs_diff_{mode}']:.1e}"
+             for mode in exported_modes(args.capacity_quantile)}
     rows = [
         ('', *(COLUMNS[run] for run in runs)),
         ('throughput (inputs/s)', *(f"{report[f'throughput_{run}']:.2f}" for run in runs)),
         ('batch time, s: median (min-max)', *(seconds_cell(report, run) for run in runs)),
-        ('max abs diff to PyTorch', *(f"{report[f'max_abs_diff_{run[5:]}']:.1e}"
-                                      if run.startswith('onnx_') else '-' for run in runs)),
+        ('max abs diff to PyTorch', *(diffs.get(run, '-') for run in runs)),
         ('backbone GFLOPs per input', *(f'{gflops[run]:.3f}' if run in gflops else '-'
                                         for run in runs)),
         ('keep rate', *(keep.get(run, '-') for run in runs)),

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .dispatcher import TokenDispatcher
-from .network import DyTNetwork
+from .dispatcher import TokenDispatcher, threshold_logit
+from .network import DyTNetwork, dyt_network
 
 OFFSET_NAME = 'threshold_offset'
 TARGET_KINDS = ('keep_rate', 'gflops')
@@ -42,16 +42,9 @@ def is_threshold_offset(name: str) -> bool:
     return name.rsplit('.', 1)[-1] == OFFSET_NAME
 
 
-def dyt_network(model: nn.Module) -> DyTNetwork:
-    """The one DyT network of ``model`` (or ``model`` itself)."""
-    vits = [m for m in model.modules() if isinstance(m, DyTNetwork)]
-    if len(vits) != 1:
-        raise ValueError(f'{type(model).__name__} must hold exactly one DyT ViT, has {len(vits)}')
-    return vits[0]
-
-
 def dispatch_sites(model: nn.Module) -> Tuple[DyTNetwork, List[TokenDispatcher]]:
-    """The one DyT ViT of ``model`` (or ``model`` itself) and its dispatchers, in site order."""
+    """The one DyT network of ``model`` (or ``model`` itself) and its dispatchers, in site
+    order."""
     vit = dyt_network(model)
     dispatchers = [vit.blocks[i].dispatchers[site] for i, site in vit.sites
                    if site in vit.blocks[i].dispatchers]
@@ -103,7 +96,7 @@ def offset_keeping(logits: torch.Tensor, fraction: float, threshold: float,
     if count >= values.numel():
         return -math.inf
     cut = values[0].item() + 1.0 if count == 0 else (values[count - 1] + values[count]).item() / 2
-    return cut - math.log(threshold / (1.0 - threshold))
+    return cut - threshold_logit(threshold)
 
 
 class _Chunk(NamedTuple):
@@ -230,9 +223,8 @@ def _offsets_keeping(chunks: List[_Chunk], dispatchers: List[TokenDispatcher], f
 
 def _predicted_kept(chunks: List[_Chunk], dispatchers: List[TokenDispatcher],
                     offsets: torch.Tensor) -> List[torch.Tensor]:
-    # the dispatchers' own eval rule, in logit space: logit > offset + logit(threshold)
-    cuts = offsets + torch.tensor([math.log(d.threshold / (1.0 - d.threshold))
-                                   for d in dispatchers])
+    # the dispatchers' own eval rule, in logit space
+    cuts = offsets + torch.tensor([threshold_logit(d.threshold) for d in dispatchers])
     return [c.counted((c.logits > cuts[:, None]).sum(dim=-1)) for c in chunks]
 
 

@@ -14,8 +14,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .calibration import default_forward, dyt_network, evaluating, run_recording
-from .network import DyTNetwork
+from .calibration import default_forward, evaluating, run_recording
+from .network import DyTNetwork, dyt_network
 from .site import SiteCapacity, dyt_mode
 
 Capacities = Union[int, Sequence[int]]

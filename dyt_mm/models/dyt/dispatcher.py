@@ -26,6 +26,12 @@ LEVELS = ('token', 'sample')
 DEFAULT_DISPATCH = dict(type='TokenDispatcher')
 
 
+def threshold_logit(threshold: float) -> float:
+    """The logit whose sigmoid is ``threshold``: an eval decision ``sigmoid(logit - offset)
+    > threshold`` is ``logit > offset + threshold_logit(threshold)``."""
+    return math.log(threshold / (1.0 - threshold))
+
+
 def expand_decision(image_mask: torch.Tensor, level: str, num_tokens: int,
                     num_prefix: int) -> torch.Tensor:
     """``(B, N)`` mask from per-image-token (prefix kept) or per-sample decisions."""
@@ -127,7 +133,7 @@ class TokenDispatcher(Dispatcher):
             # sigmoid rounds logits up to ~2.4e-7 apart to the same float, so a token that
             # calibration put just past the cut could be decided either way (and differently
             # by an exported graph); in logit space it keeps its full margin.
-            cut = self.threshold_offset + math.log(self.threshold / (1.0 - self.threshold))
+            cut = self.threshold_offset + threshold_logit(self.threshold)
             image_mask = (logits > cut).to(logits.dtype)
         return expand_decision(image_mask, self.level, num_tokens, num_prefix)
 

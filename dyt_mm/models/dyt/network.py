@@ -79,3 +79,12 @@ class DyTNetwork(nn.Module):
         image-token grid of the input, where the count alone does not tell the
         cost (window attention)."""
         raise NotImplementedError
+
+
+def dyt_network(model: nn.Module) -> DyTNetwork:
+    """The one DyT network of ``model`` (or ``model`` itself)."""
+    networks = [m for m in model.modules() if isinstance(m, DyTNetwork)]
+    if len(networks) != 1:
+        raise ValueError(f'{type(model).__name__} must hold exactly one DyT network (ViT, '
+                         f'Swin), has {len(networks)}')
+    return networks[0]
