@@ -33,8 +33,8 @@ class DyTVisionTransformer(DyTClsBackbone):
     """DyT ViT for image classification (mmpretrain scope).
 
     Args:
-        arch, img_size, patch_size, in_channels, drop_path_rate, variant,
-            adapter, dispatch, freeze_base: see :class:`dyt_mm.DyTViT`.
+        arch, img_size, patch_size, in_channels, drop_path_rate: see :class:`dyt_mm.DyTViT`.
+        variant, adapter, dispatch, freeze_base: likewise.
         out_type: ``cls_token`` (default, as in the paper) or ``avg_featmap``
             (mean of the image tokens); then the ViT's ``fc_norm`` if it has one.
         class_token: whether the ViT has a class token; default: only for

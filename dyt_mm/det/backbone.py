@@ -32,8 +32,8 @@ class DyTDetViT(DyTBackboneBase):
     Args:
         window_size, global_blocks: ViTDet's attention layout, see
             :class:`dyt_mm.DyTViT`; ``window_size=0`` for global attention.
-        arch, img_size, patch_size, in_channels, drop_path_rate, adapter,
-            dispatch, freeze_base: see :class:`dyt_mm.DyTViT`.
+        arch, img_size, patch_size, in_channels, drop_path_rate: see :class:`dyt_mm.DyTViT`.
+        adapter, dispatch, freeze_base: likewise.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
         **vit_options: what a pre-trained family needs (see :class:`dyt_mm.DyTViT`).
     """

@@ -35,8 +35,8 @@ class DyTSegViT(DyTBackboneBase):
     Args:
         out_indices: increasing block indices whose outputs become maps
             (negative indices count from the last block).
-        arch, img_size, patch_size, in_channels, drop_path_rate, variant,
-            adapter, dispatch, freeze_base: see :class:`dyt_mm.DyTViT`.
+        arch, img_size, patch_size, in_channels, drop_path_rate: see :class:`dyt_mm.DyTViT`.
+        variant, adapter, dispatch, freeze_base: likewise.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
         **vit_options: what a pre-trained family needs (``num_reg_tokens``,
             ``layer_scale``, ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...;

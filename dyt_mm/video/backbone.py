@@ -21,8 +21,8 @@ class DyTVideoViT(DyTBackboneBase):
     Args:
         num_frames: frames per clip (``clip_len`` of the sampler); the input
             must have exactly this many.
-        arch, img_size, patch_size, in_channels, drop_path_rate, variant,
-            adapter, dispatch, freeze_base: see :class:`dyt_mm.DyTViT`.
+        arch, img_size, patch_size, in_channels, drop_path_rate: see :class:`dyt_mm.DyTViT`.
+        variant, adapter, dispatch, freeze_base: likewise.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
         **vit_options: what a pre-trained family needs (``num_reg_tokens``,
             ``layer_scale``, ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...;
