@@ -18,6 +18,7 @@ import sys
 
 import pytest
 from helpers import REPO
+# test_apis' demo checkout, and its guard of the global default scope that building models sets
 from test_apis import demo_tree, restored_default_scope  # noqa: F401  (fixtures)
 
 PAGES = ['README.md'] + sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'docs/*.md')))
