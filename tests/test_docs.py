@@ -21,7 +21,8 @@ from helpers import REPO
 # test_apis' demo checkout, and its guard of the global default scope that building models sets
 from test_apis import demo_tree, restored_default_scope  # noqa: F401  (fixtures)
 
-PAGES = ['README.md'] + sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'docs/*.md')))
+PAGES = ['README.md'] + sorted(osp.relpath(p, REPO)
+                               for p in glob.glob(osp.join(REPO, 'docs/*.md')))
 FENCE = re.compile(r'^```(\S*)\n(.*?)^```$', re.M | re.S)
 KINDS = ('python', 'bash', 'text')
 # Shell blocks that run (page, a line of the block): cheap on the demos' tiny models.
