@@ -79,6 +79,12 @@ def test_readme_is_a_front_page_that_links_into_the_docs():
     assert all(osp.isfile(osp.join(REPO, link)) for link in links), links
 
 
+def test_every_picture_is_on_a_page():
+    text = ''.join(open(osp.join(REPO, page)).read() for page in PAGES if page != 'README.md')
+    for picture in glob.glob(osp.join(REPO, 'docs', '*.png')):
+        assert re.search(rf'!\[[^\]]*\]\({re.escape(osp.basename(picture))}\)', text), picture
+
+
 def test_the_docs_build_without_warnings(tmp_path):
     # The same command as `make docs`, into a temporary folder.
     proc = subprocess.run(
