@@ -155,6 +155,8 @@ def shell_commands(code: str):
 def tool_of(tokens):
     """(the tool whose options the command uses, its arguments) or None for make."""
     program, args = tokens[0], tokens[1:]
+    if program == 'python' and args[0] == '-m':  # python -m pytest ...
+        return f'python -m {args[1]}', args[2:]
     if program == 'python':
         return args[0], args[1:]
     if program in LAUNCHERS:
@@ -169,7 +171,9 @@ def tool_of(tokens):
 def helps():
     """--help of every tool the shell blocks use, read in one interpreter."""
     tools = sorted({tool_of(t)[0] for b in code_blocks('bash') for t in shell_commands(b[3])
-                    if t[0] not in ('make', 'source')} - {'mim train'})
+                    if t[0] not in ('make', 'source')})
+    modules = [tool for tool in tools if tool.startswith('python -m ')]
+    tools = [tool for tool in tools if tool != 'mim train' and tool not in modules]
     script = f"""
 import contextlib, io, json, runpy, sys
 out = {{}}
@@ -189,6 +193,8 @@ print(json.dumps(out))
     texts = json.loads(proc.stdout.strip().splitlines()[-1])
     mim = run_in(REPO, [osp.join(osp.dirname(sys.executable), 'mim'), 'train', '--help'])
     texts['mim train'] = mim.stdout
+    for module in modules:
+        texts[module] = run_in(REPO, [sys.executable, *module.split()[1:], '--help']).stdout
     return texts
 
 
@@ -207,12 +213,12 @@ def test_shell_block_names_real_files_and_options(block, helps):
         if tokens[0] == 'source':
             continue
         tool, args = tool_of(tokens)
-        assert tool == 'mim train' or osp.isfile(osp.join(REPO, tool)), tool
+        assert tool.startswith(('mim ', 'python -m ')) or osp.isfile(osp.join(REPO, tool)), tool
         if tokens[0] in LAUNCHERS:
             assert osp.isfile(osp.join(REPO, tokens[0])), tokens[0]
         for arg in args:
             # repository files the command reads; outputs (work_dirs/, checkpoints/) aside
-            if re.match(r'\[?(configs|tools|docs)/', arg):
+            if re.match(r'\[?(configs|tools|docs|tests)/', arg):
                 path = arg.strip('[]')
                 assert glob.glob(osp.join(REPO, path)), f'{block_id(block)}: {path} is missing'
             option = re.match(r'\[?(--[\w-]+)', arg)
