@@ -16,7 +16,7 @@ import dyt_mm
 import dyt_mm.det  # noqa: F401
 from dyt_mm.demo.det_shapes import CLASSES, write_det_shapes
 from dyt_mm.models.dyt import DyTViT, ViTFlops
-from dyt_mm.models.dyt.block import Attention
+from dyt_mm.models.dyt.layers import Attention
 
 DEMO_BASE = osp.join(REPO, 'configs/det/demo/_shapes_base.py')
 TARGET_CONFIG = osp.join(REPO, 'configs/det/demo/dyt-r0.5_mask-rcnn_vit-tiny-p8_shapes-target.py')
@@ -139,7 +139,7 @@ def test_window_attention_equals_padding_partitioning_and_masking(grid, window, 
     attn = Attention(32, 4, fused_attn=fused, window_size=window).eval()
     x = torch.randn(2, grid[0] * grid[1], 32)
     with torch.no_grad():
-        assert torch.equal(attn(x, grid=grid), reference_window_attention(attn, x, grid, window))
+        assert torch.equal(attn.forward_windows(x, grid), reference_window_attention(attn, x, grid, window))
 
 
 def test_window_attention_refuses_prefix_tokens_and_token_mixing_dispatch():
