@@ -15,8 +15,10 @@ from mmengine.registry import DefaultScope
 import dyt_mm
 import dyt_mm.det  # noqa: F401
 from dyt_mm.demo.det_shapes import CLASSES, write_det_shapes
+from dyt_mm.deploy import TensorForward
 from dyt_mm.models.dyt import DyTViT, ViTFlops
 from dyt_mm.models.dyt.layers import Attention
+from dyt_mm.models.dyt.windows import WindowGather
 
 DEMO_BASE = osp.join(REPO, 'configs/det/demo/_shapes_base.py')
 TARGET_CONFIG = osp.join(REPO, 'configs/det/demo/dyt-r0.5_mask-rcnn_vit-tiny-p8_shapes-target.py')
@@ -139,8 +141,30 @@ def test_window_attention_equals_padding_partitioning_and_masking(grid, window, 
     attn = Attention(32, 4, fused_attn=fused, window_size=window).eval()
     x = torch.randn(2, grid[0] * grid[1], 32)
     with torch.no_grad():
-        assert torch.equal(attn.forward_windows(x, grid), reference_window_attention(attn, x, grid, window))
+        expected = reference_window_attention(attn, x, grid, window)
+        assert torch.equal(attn.forward_windows(x, grid), expected)
 
+
+def test_window_attention_refuses_tokens_that_are_not_its_grid():
+    with pytest.raises(ValueError, match=r'image tokens only.*got 5 tokens for grid \(2, 2\)'):
+        Attention(32, 4, window_size=2).forward_windows(torch.randn(1, 5, 32), (2, 2))
+    with pytest.raises(ValueError, match='needs window_size > 0'):
+        Attention(32, 4).forward_windows(torch.randn(1, 4, 32), (2, 2))
+
+def test_window_layouts_are_kept_for_the_last_grids_but_not_from_tracing():
+    gather = WindowGather((4, 4))
+    x = torch.zeros(1)
+    first = gather.layout((5, 5), x)
+    assert gather.layout((5, 5), x) is first
+    for size in range(6, 6 + WindowGather.MAX_LAYOUTS):
+        gather.layout((size, size), x)
+    assert gather.layout((5, 5), x) is not first  # the oldest made way
+    # exported before any eager call: a layout of fake tensors must not stay behind
+    vit = DyTViT(**TINY, img_size=(48, 40), class_token=False, window_size=4).eval()
+    x = torch.randn(1, 3, 48, 40)
+    with dyt_mm.dyt_mode(vit, 'complete'):
+        program = torch.export.export(TensorForward(vit), (x, ))
+        torch.testing.assert_close(program.module()(x), TensorForward(vit)(x))
 
 def test_window_attention_refuses_prefix_tokens_and_token_mixing_dispatch():
     with pytest.raises(ValueError, match='without prefix tokens .*got 1 prefix'):

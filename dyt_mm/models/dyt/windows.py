@@ -67,10 +67,12 @@ def window_layout(grid: Tuple[int, int], window: Tuple[int, int],
 class WindowGather:
     """Tokens ``(B, H*W, C)`` of a grid into ``(B * windows, area, C)`` windows and back.
 
-    Each grid's layout is made once per device and dtype, outside traced graphs:
-    traced (``torch.export``, ``torch.compile``), a layout made eagerly before is
-    a constant of the graph, and one made while tracing is not kept.
+    The layouts of the last ``MAX_LAYOUTS`` grids (per device and dtype) are
+    kept: a detector sees many input sizes. Traced (``torch.export``,
+    ``torch.compile``), a layout kept from an eager call is a constant of the
+    graph, and one made while tracing is not kept.
     """
+    MAX_LAYOUTS = 16
 
     def __init__(self, window: Tuple[int, int], shift: Tuple[int, int] = (0, 0)):
         self.window, self.shift = tuple(window), tuple(shift)
@@ -85,6 +87,8 @@ class WindowGather:
         masks = [None if m is None else m.to(like) for m in (layout.key_mask, layout.region_mask)]
         layout = WindowLayout(layout.order.to(like.device), layout.slot.to(like.device), *masks)
         if not torch.compiler.is_compiling():
+            if len(self._layouts) == self.MAX_LAYOUTS:
+                del self._layouts[next(iter(self._layouts))]  # the oldest
             self._layouts[key] = layout
         return layout
 
