@@ -1,4 +1,4 @@
-"""The plain ViT block with dispatched sites (see :mod:`.site`).
+"""The plain ViT block with dispatched sites (see :mod:`.site`), assembled from :mod:`.layers`.
 
 ``variant`` chooses which residual branches are sites: the MLP, the
 attention, both, or the whole layer. Adapters that attach elsewhere (LoRA on
