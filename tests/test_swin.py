@@ -121,6 +121,18 @@ def test_converted_timm_swin_matches_forward_features(layout, tmp_path, capsys):
         torch.testing.assert_close(model.eval()(x).tokens, expected, rtol=0, atol=1e-4)
 
 
+def test_swin_matches_timm_where_windows_pad_the_grid():
+    """48 px: stage 2's 6 x 6 grid in shifted windows of 4 x 4 is padded to 8 x 8; timm's
+    Swin attends to the zero padding, and so must the converted model."""
+    timm_swin = random_timm_swin(img_size=48)
+    model = DyTSwin(TINY, img_size=48, window_size=4)
+    model.load_pretrained(timm_swin.state_dict())
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad(), dyt_mode(model, 'complete'):
+        expected = timm_swin.forward_features(x).flatten(1, 2)
+        torch.testing.assert_close(model.eval()(x).tokens, expected, rtol=0, atol=1e-4)
+
+
 def test_swin_weights_that_do_not_fit_name_the_keys(tmp_path):
     src = tmp_path / 'swin.pth'
     torch.save(random_timm_swin().state_dict(), src)
