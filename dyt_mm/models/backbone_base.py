@@ -24,14 +24,6 @@ class DyTBackboneBase(BaseModule):
     * :meth:`format_output`: the features its toolbox's necks and heads read,
       and :meth:`network_input` where its input is not a batch of images.
 
-    Args:
-        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
-        **options: the network's options (:class:`dyt_mm.DyTViT`: ``arch``,
-            ``img_size``, ``patch_size``, ``in_channels``, ``drop_path_rate``,
-            ``variant``, ``adapter``, ``dispatch``, ``freeze_base``, and what a
-            pre-trained family needs: ``num_reg_tokens``, ``layer_scale``,
-            ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...).
-
     Pre-trained base weights come from ``init_cfg=dict(type='Pretrained',
     checkpoint=PATH)`` (a file made by ``tools/convert/timm_vit_to_dyt.py``,
     or any timm/JAX ViT or timm Swin file). They are read with ``weights_only=True`` or
@@ -44,10 +36,21 @@ class DyTBackboneBase(BaseModule):
     ``load_checkpoint`` behind mmpretrain's ``get_model`` and the toolboxes'
     inferencers, or a plain ``load_state_dict``), the backbone fills the base
     in first: a load hook sees a state dict with DyT entries of this backbone
-    but none of its base, and adds the base from ``init_cfg``.
+    but none of its base, and adds the base from ``init_cfg``. (What such a
+    checkpoint holds of the whole model, and the strict checks of a load, are
+    :mod:`dyt_mm.utils.peft`'s; it asks each backbone for its base with
+    :meth:`frozen_base_for`, as the load hook does.)
 
     Token merging (``merge=dict(r=R)``, ToMe) is for backbones that set
     ``merges_tokens``: it leaves no token grid to make maps of.
+
+    Args:
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
+        **options: the network's options (:class:`dyt_mm.DyTViT`: ``arch``,
+            ``img_size``, ``patch_size``, ``in_channels``, ``drop_path_rate``,
+            ``variant``, ``adapter``, ``dispatch``, ``freeze_base``, and what a
+            pre-trained family needs: ``num_reg_tokens``, ``layer_scale``,
+            ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...).
     """
     merges_tokens = False
 
