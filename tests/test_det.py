@@ -173,6 +173,16 @@ def test_window_attention_refuses_prefix_tokens_and_token_mixing_dispatch():
         DyTViT(**TINY, img_size=32, class_token=False, window_size=2, variant='attn')
 
 
+@pytest.mark.parametrize('option', [dict(variant='attn'), dict(class_token=True),
+                                    dict(final_norm=True)])
+def test_backbone_refuses_the_options_its_layout_fixes(option):
+    from mmdet.registry import MODELS
+    name = next(iter(option))
+    with pytest.raises(TypeError, match=r"DyTDetViT sets variant='mlp', class_token=False, "
+                       rf'final_norm=False itself .*; remove {name} from the config'):
+        MODELS.build(dict(type='DyTDetViT', img_size=32, window_size=2, **TINY, **option))
+
+
 # ------------------------------------------------------------ the detector
 def tiny_detector():
     cfg = Config.fromfile(DEMO_BASE).model
