@@ -102,13 +102,22 @@ def test_compare_methods_refuses_configs_of_different_toolboxes(files, first, ca
     assert '[build' not in err
 
 
-def test_compare_methods_names_a_missing_config_and_a_bad_number(files, capsys):
+def test_compare_methods_names_a_missing_config_and_a_bad_number(files, tmp_path, capsys):
     main = tool_main('tools/analysis/compare_methods.py')
     err = usage_error(main, [files[0], 'configs/no/such.py'], capsys)
     assert 'error: config file not found: configs/no/such.py' in err and '[build' not in err
     err = usage_error(main, [files[0], files[1]], capsys)
     assert f'{files[1]} is not a config file: a config ends in .py, .json, .yaml, .yml' in err
     assert 'must be >= 1, got 0' in usage_error(main, [files[0], '--batch-size', '0'], capsys)
+    err = usage_error(main, [files[0], '--out', str(tmp_path / 'no/such/table.md')], capsys)
+    assert f'the folder of --out does not exist: {tmp_path}/no/such' in err
+
+    # configs of one toolbox pass the checks and are compared
+    main([files[0], files[0], '--no-train', '--num-iters', '1', '--warmup', '0',
+          '--batch-size', '2', '--out', str(tmp_path / 'table.md')])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [row['config'] for row in report['rows']] == [files[0]] * 2
+    assert (tmp_path / 'table.md').read_text().startswith('|')
 
 
 # ---------------------------------------------------------------- 6. budget_sweep.py
@@ -305,3 +314,32 @@ def test_api_names_a_file_the_segmentation_or_video_pipeline_cannot_read(config,
     with pytest.raises(ValueError, match=f"{path} could not be read through the config's test "
                        'pipeline'):
         inference(model, str(path))
+
+
+# ------------------------------------------------- an empty image in a detection data set
+def test_detection_data_names_an_empty_or_undecodable_image(tmp_path):
+    """The detection configs keep mmcv's LoadImageFromFile (mmdet's inferencer replaces the
+    step of that name), which gave OpenCV's '!buf.empty()' without the file."""
+    from mmdet.registry import DATASETS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from dyt_mm.demo.det_shapes import write_det_shapes
+    root = str(tmp_path)
+    write_det_shapes(root, splits={'train': 2, 'val': 1})
+    cfg = Config.fromfile(osp.join(REPO, 'configs/det/demo/_shapes_base.py'))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=root))
+        image = dataset.get_data_info(1)['img_path']
+        assert dataset[1]['inputs'].shape == (3, 128, 128)
+        with open(image, 'wb'):
+            pass
+        with pytest.raises(ValueError, match=re.escape(f'image {image} failed in the data '
+                                                       'pipeline (error: OpenCV')):
+            dataset[1]
+        with open(image, 'w') as f:
+            f.write('not an image')
+        with pytest.raises(ValueError, match=re.escape(
+                f'image {image} failed in the data pipeline (AssertionError: failed to load '
+                f'image: {image})')):
+            dataset[1]
