@@ -36,9 +36,15 @@ class DyTImageClassifier(DyTTaskMixin, ImageClassifier):
         return self.dyt_losses(inputs, lambda logits: {'loss_cls': head_loss(logits)},
                                head_loss, head=self.head)
 
+    def predict(self, inputs: torch.Tensor, data_samples: Optional[List[DataSample]] = None,
+                **kwargs) -> List[DataSample]:
+        # A test list with a label outside the classes would only lower the accuracy.
+        self._check_labels(data_samples or [])
+        return super().predict(inputs, data_samples, **kwargs)
+
     def _check_labels(self, data_samples: List[DataSample]) -> None:
-        """A label outside the head's classes names its image (CE would only say
-        ``IndexError: Target 12 is out of bounds``)."""
+        """A label outside the head's classes names its image, in training (CE would
+        only say ``IndexError: Target 12 is out of bounds``) and in evaluation."""
         num_classes = getattr(self.head, 'num_classes', None)
         if num_classes is None:
             return
