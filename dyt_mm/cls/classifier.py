@@ -1,5 +1,5 @@
 """mmpretrain classifier with the DyT training terms."""
-from typing import List
+from typing import List, Optional
 
 import torch
 from mmpretrain.models.classifiers import ImageClassifier
