@@ -13,7 +13,8 @@ from torch import nn
 
 from dyt_mm import DyTViT, ViTFlops, dyt_mode
 from dyt_mm.models.dyt.families import family_options, infer_vit_config
-from dyt_mm.models.dyt.pretrained import convert_for, to_vit_names
+from dyt_mm.models.dyt.pretrained import convert_for, load_pretrained
+from dyt_mm.models.dyt.weight_names import to_vit_names
 
 pytestmark = pytest.mark.usefixtures('single_thread')
 # ViT-T's width, so that the heads follow from timm's standard widths
@@ -159,7 +160,7 @@ def test_dinov2_position_embeddings_are_interpolated_from_the_pretraining_grid()
     _, options, _ = infer_vit_config(to_vit_names(state))
     assert options['img_size'] == 56 and options['patch_size'] == 14
     model = DyTViT(**dict(options, img_size=28, adapter=None, dispatch=None)).eval()
-    model.load_pretrained(state)
+    load_pretrained(model, state)
     assert model.pos_embed.shape == (1, 2 * 2, 192)  # registers and class token have none
     x = images(2, 28)
     with torch.no_grad():

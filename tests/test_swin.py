@@ -17,7 +17,7 @@ from dyt_mm import calibrate_budget, dyt_mode, set_mode
 from dyt_mm.analysis import (BackboneCall, build_model, model_flops, random_backbone_inputs,
                              run_on_inputs)
 from dyt_mm.analysis.flops import backbone_flops
-from dyt_mm.models.dyt import DyTSwin, TokenDispatcher, threshold_offsets
+from dyt_mm.models.dyt import DyTSwin, TokenDispatcher, load_pretrained, threshold_offsets
 from dyt_mm.utils.checkpoint import load_tensors
 
 pytestmark = pytest.mark.usefixtures('single_thread')
@@ -113,7 +113,7 @@ def test_converted_timm_swin_matches_forward_features(layout, tmp_path, capsys):
     assert checkpoint['meta']['arch'] == TINY and checkpoint['meta']['vit']['window_size'] == 4
 
     model = DyTSwin(checkpoint['meta']['arch'], img_size=32, window_size=4)
-    model.load_pretrained(str(dst))
+    load_pretrained(model, str(dst))
     set_mode(model, 'complete')
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
@@ -138,10 +138,10 @@ def test_swin_weights_that_do_not_fit_name_the_keys(tmp_path):
     torch.save(random_timm_swin().state_dict(), src)
     wider = DyTSwin(dict(TINY, embed_dims=64), img_size=32, window_size=4)
     with pytest.raises(ValueError, match=r'do not fit this DyT Swin.*mis-shaped.*patch_embed'):
-        wider.load_pretrained(str(src))
+        load_pretrained(wider, str(src))
     deeper = DyTSwin(dict(TINY, depths=(2, 3)), img_size=32, window_size=4)
     with pytest.raises(ValueError, match=r'missing key\(s\): layers\.1\.blocks\.2\.'):
-        deeper.load_pretrained(str(src))
+        load_pretrained(deeper, str(src))
 
 
 def test_converter_refuses_vit_options_for_a_swin(tmp_path, capsys):
