@@ -365,6 +365,30 @@ def test_swin_through_get_flops_benchmark_and_visualize(swin_run, digits_root, t
     assert len(report['keep_rate_per_site']) == 4 and osp.getsize(picture) > 0
 
 
+def test_compare_methods_runs_on_swins(digits_root, tmp_path, capsys):
+    """DyT against AdaptFormer on the tiny Swin: every model's adapters are merged first
+    (a Swin has none that merge), then both run on the first config's test data."""
+    paths = []
+    for name, dispatch in (('dyt', {}), ('adaptformer', dict(dispatch=None))):
+        cfg = tiny_digits_cfg(digits_root, str(tmp_path / name), **{'model.head.in_channels': 64})
+        cfg.model.backbone = dict(type='DyTSwinTransformer', arch=TINY, img_size=32,
+                                  window_size=4, adapter=dict(bottleneck=8), **dispatch)
+        if dispatch:  # no dispatchers: no DyT loss terms
+            cfg.model.dyt_loss = dict(rate_weight=0, complete_weight=0, distill_weight=0)
+        paths.append(str(tmp_path / f'{name}.py'))
+        cfg.dump(paths[-1])
+    tool_main('tools/analysis/compare_methods.py')([
+        *paths, '--names', 'dyt', 'adaptformer', '--batch-size', '2', '--num-iters', '1',
+        '--warmup', '0', '--threads', '1'])
+    out = capsys.readouterr().out
+    dyt, adaptformer = json.loads(out.strip().splitlines()[-1])['rows']
+    assert dyt['lora_merged'] == adaptformer['lora_merged'] == 0
+    assert dyt['test_mode'] == 'sparse' and 0 < dyt['keep_rate'] < adaptformer['keep_rate'] == 1
+    assert dyt['gflops'] < adaptformer['gflops']
+    assert dyt['trainable_params_m'] > adaptformer['trainable_params_m']  # + the gates
+    assert dyt['train_step_seconds'] > 0 and adaptformer['train_step_seconds'] > 0
+
+
 def test_budget_sweep_calibrates_a_swin(swin_run, tmp_path, capsys):
     cfg_path, ckpt, _ = swin_run
     tool_main('tools/analysis/budget_sweep.py')([

@@ -273,7 +273,11 @@ class DyTViT(DyTNetwork):
 
     def pool(self, tokens: torch.Tensor, how: str = 'cls_token') -> torch.Tensor:
         """``cls_token`` or ``avg_featmap`` (mean of the image tokens), then ``fc_norm``."""
+        check_choice('ViT pooling', how, ('cls_token', 'avg_featmap'))
         if how == 'cls_token':
+            if self.cls_token is None:
+                raise ValueError("pooling 'cls_token' needs a class token; this ViT was built "
+                                 "with class_token=False: pool with 'avg_featmap'")
             pooled = tokens[:, 0]
         else:
             pooled = tokens[:, self.num_prefix:].mean(dim=1)
