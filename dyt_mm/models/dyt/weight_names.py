@@ -118,7 +118,8 @@ def eva_to_timm_vit(state: StateDict) -> StateDict:
             out[f'{block}mlp.fc1_g.{kind}'], out[f'{block}mlp.fc1_x.{kind}'] = gate, value
         else:
             out[name] = tensor
-    for block in sorted({m.group(1) for k in state for m in [re.match(r'(blocks\.\d+\.)', k)] if m}):
+    blocks = {m.group(1) for k in state for m in [re.match(r'(blocks\.\d+\.)', k)] if m}
+    for block in sorted(blocks):
         out.update(_fused_qkv(state, block))
     return out
 
