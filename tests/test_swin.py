@@ -126,7 +126,7 @@ def test_swin_matches_timm_where_windows_pad_the_grid():
     Swin attends to the zero padding, and so must the converted model."""
     timm_swin = random_timm_swin(img_size=48)
     model = DyTSwin(TINY, img_size=48, window_size=4)
-    model.load_pretrained(timm_swin.state_dict())
+    load_pretrained(model, timm_swin.state_dict())
     x = torch.randn(2, 3, 48, 48)
     with torch.no_grad(), dyt_mode(model, 'complete'):
         expected = timm_swin.forward_features(x).flatten(1, 2)
