@@ -7,6 +7,7 @@ import torch
 from mmengine.model import BaseModule
 
 from .dyt import DyTOutput, DyTViT
+from .dyt.pretrained import load_pretrained
 
 
 class DyTBackboneBase(BaseModule):
@@ -82,7 +83,7 @@ class DyTBackboneBase(BaseModule):
 
     def init_weights(self) -> None:
         if self.pretrained_path is not None:
-            self.vit.load_pretrained(self.pretrained_path)
+            load_pretrained(self.vit, self.pretrained_path)
             self.is_init = True
         else:
             super().init_weights()

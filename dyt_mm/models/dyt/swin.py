@@ -9,7 +9,7 @@ ViT's; window attention sees every token.
 
 A stage's tokens are coarser than the first stage's (4 x 4 patches of stage 1
 per token in stage 3), so :class:`DyTSwin` returns each site's mask on the
-finest grid (see :class:`~.vit.DyTOutput`).
+finest grid (see :class:`~.network.DyTOutput`).
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -20,10 +20,9 @@ from .adapters import DEFAULT_ADAPTER, attach_point, build_adapters
 from .dispatcher import DEFAULT_DISPATCH, build_dispatcher
 from .flops import SwinFlops
 from .layers import DropPath, Mlp, dot_product_attention
-from .network import DyTNetwork
+from .network import DyTNetwork, DyTOutput, StateDict, to_pair
 from .registry import check_choice
 from .site import DispatchedBlock
-from .vit import DyTOutput, _pair
 from .windows import WindowGather
 
 # timm's shapes (``swin_<arch>_patch4_window7_224``).
@@ -234,7 +233,7 @@ class DyTSwin(DyTNetwork):
         self.embed_dims = self.stage_dims[-1]  # the width of the output tokens
         self.mlp_ratio = mlp_ratio
         self.patch_size, self.in_channels, self.window_size = patch_size, in_channels, window_size
-        self.img_size = _pair(img_size)
+        self.img_size = to_pair(img_size)
         self.check_input_size(*self.img_size)
         self.grid_size = tuple(s // patch_size for s in self.img_size)
 
@@ -316,8 +315,22 @@ class DyTSwin(DyTNetwork):
             masks.extend(on_finest_grid(m, grid, 2**i) for m in stage_masks)
         return DyTOutput(self.norm(x), torch.stack(masks, dim=1), ())
 
-    def load_pretrained(self, source) -> None:
-        """Load frozen base weights (a path or a state dict in timm's Swin naming),
-        checked key by key like the ViT's (see :mod:`.pretrained`)."""
-        from .pretrained import load_into
-        load_into(self, source)
+    def merge_adapters(self) -> int:
+        """Nothing to merge: a Swin block takes parallel adapters only (checked when it is
+        built), which add a branch instead of changing a weight. Returns 0."""
+        return 0
+
+    def checkpoint_filter(self, state: StateDict) -> StateDict:
+        """Swin tensors in timm's layout fit as they are: the relative position bias tables
+        are per window, whose size is the checkpoint's (``window_size``), at any input
+        size."""
+        return dict(state)
+
+    def describe(self) -> str:
+        return (f'DyT Swin (embed_dims={self.stage_dims[0]}, depths={self.depths}, '
+                f'num_heads={self.num_heads}, patch={self.patch_size}, '
+                f'window={self.window_size} at {self.img_size[0]}x{self.img_size[1]})')
+
+    def weight_options(self) -> dict:
+        # every option a Swin checkpoint depends on shows in its names or shapes
+        return {}
