@@ -6,7 +6,7 @@ from mmpretrain.registry import MODELS
 
 from ..models.backbone_base import DyTBackboneBase
 from ..models.dyt import DyTOutput
-from ..models.dyt.block import check_choice
+from ..models.dyt.registry import check_choice
 from ..models.dyt.swin import DyTSwin
 
 OUT_TYPES = ('cls_token', 'avg_featmap')

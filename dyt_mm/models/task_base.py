@@ -5,7 +5,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 
 from .dyt import MODES, DyTObjective, dyt_mode
-from .dyt.block import check_choice
+from .dyt.registry import check_choice
 
 
 def _unchanged(outputs: Any) -> Any:

@@ -7,11 +7,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .adapters import DEFAULT_ADAPTER
-from .block import DyTBlock, check_choice
+from .block import DyTBlock
 from .dispatcher import DEFAULT_DISPATCH
 from .flops import ViTFlops
 from .merging import check_merge_r, initial_state, merge_schedule, parse_merge
 from .network import DyTNetwork, DyTOutput, StateDict, to_pair
+from .registry import check_choice
 
 # timm's shapes. Patch size is a separate argument (huge uses 14 in timm).
 ARCH_PRESETS = {
