@@ -11,7 +11,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from ..engine import DyTRunner
-from ..utils.checkpoint import export_backbone
+from ..models.dyt.pretrained import export_backbone
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 EVALUATORS = ('val_evaluator', 'test_evaluator')
