@@ -4,21 +4,24 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
-REQS   := requirements/base.txt requirements/deploy.txt requirements/constraints.txt
+REQS   := requirements/base.txt requirements/deploy.txt requirements/docs.txt \
+          requirements/constraints.txt
 STAMP_PKG := $(VENV)/.installed-pkg
 # The package is installed as a regular copy (mim needs its .mim/ folder in
 # site-packages); it is re-installed whenever one of these files changes.
 SOURCES := setup.py $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' \) -not -path '*/.mim/*' 2>/dev/null)
 
-.PHONY: install test demo demo-seg demo-video demo-det demo-compare clean-demo
+.PHONY: install test docs demo demo-seg demo-video demo-det demo-compare clean-demo
 
 install: $(STAMP_PKG)
 
 # Each step runs only when its inputs changed, so a second `make install` does nothing.
-# The optional deploy extra (ONNX export, ONNX Runtime) is installed too, so tests run it.
+# The optional deploy extra (ONNX export, ONNX Runtime) and docs extra (Sphinx) are installed
+# too, so that the tests run the exports and build the docs.
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -r requirements/base.txt -r requirements/deploy.txt -c requirements/constraints.txt
+	$(PIP) install -q -r requirements/base.txt -r requirements/deploy.txt \
+		-r requirements/docs.txt -c requirements/constraints.txt
 	$(PIP) install -q --no-deps openmim==0.3.9
 	touch $(STAMP)
 
@@ -29,6 +32,11 @@ $(STAMP_PKG): $(STAMP) $(SOURCES)
 
 test: install
 	$(PY) -m pytest -q tests
+
+# The Sphinx site, warnings as errors (--keep-going: report them all before failing).
+DOCS_OUT ?= docs/_build/html
+docs: install
+	$(PY) -m sphinx -W --keep-going -q -b html docs $(DOCS_OUT)
 
 demo: install
 	$(PY) tools/demo/digits_demo.py

@@ -52,7 +52,11 @@ setup(
         'mmsegmentation>=1.2,<1.3', 'mmaction2>=1.2,<1.3', 'ftfy', 'regex', 'safetensors',
         'matplotlib'
     ],
-    # torch.onnx's exporter and ONNX Runtime for dyt_mm/deploy and tools/deploy
-    extras_require={'deploy': ['onnx', 'onnxscript', 'onnxruntime']},
+    extras_require={
+        # torch.onnx's exporter and ONNX Runtime for dyt_mm/deploy and tools/deploy
+        'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
+        # the Sphinx site in docs/ (`make docs`)
+        'docs': ['sphinx', 'myst-parser', 'furo'],
+    },
     zip_safe=False,
 )

@@ -1,10 +1,7 @@
-"""dyt_mm.apis, the toolboxes' own inference entry points on DyT checkpoints, and README's
-"From Python" blocks, on what the three demos leave behind (with random weights)."""
+"""dyt_mm.apis and the toolboxes' own inference entry points on DyT checkpoints, on what the
+three demos leave behind (with random weights). tests/test_docs.py runs the docs' blocks on it."""
 import os
 import os.path as osp
-import re
-import subprocess
-import sys
 import types
 
 import numpy as np
@@ -214,29 +211,3 @@ def test_bad_input_is_named(in_tree):
     del model.cfg
     with pytest.raises(ValueError, match='init_model'):
         inference(model, DEMOS['cls'][2])
-
-
-def readme_python_blocks():
-    with open(osp.join(REPO, 'README.md')) as f:
-        section = f.read().split('\n## From Python\n', 1)[1].split('\n## ', 1)[0]
-    return re.findall(r'```python\n(.*?)```', section, flags=re.S)
-
-
-# after each dyt_mm.apis block: what inference() added
-CHECK_RESULT = """
-_, vit = dyt_parts(model)
-assert result.keep_rates.shape == (len(vit.sites), ) and result.gflops > 0, result
-del result
-"""
-
-
-def test_readme_from_python_blocks_run_in_a_fresh_interpreter(demo_tree):
-    """Top to bottom, as in a new notebook (one block's state must not break the next)."""
-    blocks = readme_python_blocks()
-    assert len(blocks) == 4
-    script = 'from dyt_mm.analysis import dyt_parts\n' + ''.join(
-        block + (CHECK_RESULT if 'inference(' in block else '') for block in blocks)
-    proc = subprocess.run([sys.executable, '-c', script], cwd=demo_tree[0], capture_output=True,
-                          text=True, timeout=600, env=dict(os.environ, PYTHONPATH=REPO))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count('\n') >= 7

@@ -30,7 +30,7 @@ class DyTVisionTransformer(DyTClsBackbone):
             (mean of the image tokens); then the ViT's ``fc_norm`` if it has one.
         class_token: whether the ViT has a class token; default: only for
             ``out_type='cls_token'`` (MAE pools a ViT that has one: set True).
-        init_cfg, **options: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`;
+        **options, init_cfg: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`;
             here also ``merge=dict(r=R)``: token merging (ToMe), R image
             tokens per block.
     """

@@ -32,7 +32,7 @@ class DyTDetViT(DyTBackboneBase):
     Args:
         window_size, global_blocks: ViTDet's attention layout, see
             :class:`dyt_mm.DyTViT`; ``window_size=0`` for global attention.
-        init_cfg, **options: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`
+        **options, init_cfg: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`
             (``variant`` is fixed to ``'mlp'``).
     """
 

@@ -35,7 +35,7 @@ class DyTSegViT(DyTBackboneBase):
     Args:
         out_indices: increasing block indices whose outputs become maps
             (negative indices count from the last block).
-        init_cfg, **options: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`.
+        **options, init_cfg: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`.
     """
 
     default_options = dict(img_size=512)

@@ -20,7 +20,7 @@ class DyTVideoViT(DyTBackboneBase):
     Args:
         num_frames: frames per clip (``clip_len`` of the sampler); the input
             must have exactly this many.
-        init_cfg, **options: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`.
+        **options, init_cfg: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`.
     """
 
     def __init__(self, num_frames: int = 8, **options):

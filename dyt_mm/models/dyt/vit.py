@@ -100,7 +100,9 @@ class DyTViT(DyTNetwork):
             matmuls (for FLOP counters).
 
     What the pre-trained families differ in (timm's names in brackets; see
-    :func:`~.families.infer_vit_config`, which reads them off a checkpoint):
+    :func:`~.families.infer_vit_config`, which reads them off a checkpoint).
+
+    Family options:
         num_reg_tokens: DINOv2's register tokens [reg_tokens], after the class
             token; like every prefix token they are never dispatched.
         dist_token: DeiT's distillation token, after the class token.
@@ -125,7 +127,9 @@ class DyTViT(DyTNetwork):
             (MAE fine-tuned with global average pooling) [fc_norm]: the final
             norm is then absent and :meth:`pool` applies ``fc_norm``.
 
-    ViTDet's layout (for detection at high resolution):
+    ViTDet's layout, for detection at high resolution.
+
+    ViTDet options:
         window_size: attention within ``window_size x window_size`` windows of
             the image grid in every block but the ``global_blocks`` (0: global
             attention everywhere). Needs a ViT without prefix tokens
