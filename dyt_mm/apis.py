@@ -9,6 +9,7 @@
 """
 import copy
 import datetime
+import numbers
 import os
 from typing import Optional, Sequence, Union
 
@@ -95,7 +96,7 @@ def collective_timeout(cfg: Config) -> datetime.timedelta:
     seconds = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
     if seconds is None:
         return dist.default_pg_timeout
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or seconds <= 0:
         raise ValueError('env_cfg.dist_cfg.timeout must be a number of seconds > 0, got '
                          f'{seconds!r}')
     return datetime.timedelta(seconds=seconds)

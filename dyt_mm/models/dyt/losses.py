@@ -1,4 +1,5 @@
 """The DyT training terms shared by every task."""
+import numbers
 from typing import Dict, Optional
 
 import torch
@@ -59,7 +60,7 @@ class DyTObjective:
         weights = (('rate_weight', rate_weight), ('complete_weight', complete_weight),
                    ('distill_weight', distill_weight))
         for name, value in (('target_rate', target_rate), *weights):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f'dyt_loss {name} must be a number, got {value!r} (a '
                                 f'{type(value).__name__}); write it without quotes')
         if not 0.0 < target_rate <= 1.0:
