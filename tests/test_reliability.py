@@ -501,3 +501,31 @@ def test_a_dict_in_cfg_options_says_how_to_write_it(digits_root, base_ckpt, tmp_
     with pytest.raises(SystemExit):
         _tool('train').parse_args([cfg_path, '--cfg-options', 'custom_hooks'])
     assert "--cfg-options: 'custom_hooks' is not KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not osp.exists('/dev/full'), reason='needs /dev/full (Linux)')
+def test_the_previous_best_checkpoint_stays_until_the_new_one_is_written(digits_root, base_ckpt,
+                                                                         tmp_path):
+    from dyt_mm.engine.checkpoint_hook import SafeCheckpointHook
+    cfg = _cfg(digits_root, base_ckpt, tmp_path, **{
+        'default_hooks.checkpoint.save_best': 'accuracy/top1',
+        'default_hooks.checkpoint.max_keep_ckpts': 1})
+    runner = DyTRunner.from_cfg(cfg)
+    hook = next(h for h in runner.hooks if isinstance(h, SafeCheckpointHook))
+    hook.before_train(runner)
+
+    def best_files():
+        return sorted(f for f in os.listdir(tmp_path) if f.startswith('best'))
+
+    for step, accuracy in ((0, 50.0), (1, 60.0)):  # a better score replaces the best file
+        runner.train_loop._iter = step
+        hook._save_best_checkpoint(runner, {'accuracy/top1': accuracy})
+        assert best_files() == [f'best_accuracy_top1_iter_{step}.pth']
+    runner.train_loop._iter = 2
+    os.symlink('/dev/full', tmp_path / 'best_accuracy_top1_iter_2.pth.partial')  # disk full
+    with pytest.raises(OSError, match='could not write .*best_accuracy_top1_iter_2.pth: the file '
+                       'system is full'):
+        hook._save_best_checkpoint(runner, {'accuracy/top1': 70.0})
+    # mmengine removes the previous best before writing the new one
+    assert best_files() == ['best_accuracy_top1_iter_1.pth']
+    assert load_tensors(str(tmp_path / 'best_accuracy_top1_iter_1.pth'))['meta']['iter'] == 1
