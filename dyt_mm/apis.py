@@ -19,7 +19,7 @@ from mmengine.config import Config
 from torch import nn
 
 from .analysis.flops import backbone_flops
-from .analysis.inputs import run_on_file
+from .analysis.inputs import check_input_file, run_on_file
 from .analysis.loading import build_model, dyt_parts, load_config
 from .analysis.toolbox import import_layer, init_default_scope_of, scope_of_config
 from .utils.peft import load_checkpoint_strictly
@@ -59,12 +59,12 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str],
 
 
 @torch.no_grad()
-def inference(model: nn.Module, inputs: Union[str, Sequence[str]]):
+def inference(model: nn.Module, inputs: Union[str, os.PathLike, Sequence[str]]):
     """Predict image or video files with the model's test pipeline and test mode.
 
     Returns the toolbox's data sample (mmpretrain ``DataSample``, mmseg
     ``SegDataSample``, mmaction ``ActionDataSample``), or a list of them for
-    a list of files, each with two fields added:
+    a list of files, in the order of the files, each with two fields added:
 
     * ``keep_rates``: ``(S,)`` tensor, the fraction of image tokens each
       dispatch site kept on this input (one site per layer; two for the
@@ -72,22 +72,32 @@ def inference(model: nn.Module, inputs: Union[str, Sequence[str]]):
       frames;
     * ``gflops``: the backbone GFLOPs this input cost as the model ran it
       (summed over crops, views and frames; one multiply-add = one FLOP).
+
+    A file that is missing, a folder, not an image or video, or that the test
+    pipeline leaves far larger than the model's input size raises an error
+    naming it; in a list, missing files and folders are found before any file
+    is run. Nothing is returned then, so results never shift against files.
     """
     cfg = getattr(model, 'cfg', None)
     if not isinstance(cfg, Config):
         raise ValueError('inference() needs the model\'s config as model.cfg; build the model '
                          'with dyt_mm.apis.init_model(config, checkpoint)')
+    single = isinstance(inputs, (str, os.PathLike))
+    if not single and not isinstance(inputs, Sequence):
+        raise TypeError(f'inference() takes a file path or a list of them, got '
+                        f'{type(inputs).__name__}')
+    paths = [check_input_file(path) for path in ([inputs] if single else inputs)]
     _, vit = dyt_parts(model)
     samples = []
     with scope_of_config(cfg):
-        for path in [inputs] if isinstance(inputs, str) else inputs:
+        for path in paths:
             sample, probe = run_on_file(model, cfg, path)
             sample.keep_rates = torch.cat([call.keep_rates for call in probe.calls]).mean(
                 dim=0).float()
             sample.gflops = sum(backbone_flops(vit, call).sum().item()
                                 for call in probe.calls) / 1e9
             samples.append(sample)
-    return samples[0] if isinstance(inputs, str) else samples
+    return samples[0] if single else samples
 
 
 def collective_timeout(cfg: Config) -> datetime.timedelta:

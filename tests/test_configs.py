@@ -185,6 +185,7 @@ def assert_config_computes_timm_model(config, timm_name):
 
     import dyt_mm.cls  # noqa: F401
     from dyt_mm import dyt_mode
+    from dyt_mm.models.dyt.pretrained import load_pretrained
     from dyt_mm.models.dyt.vit import resolve_arch
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(config)
@@ -194,7 +195,7 @@ def assert_config_computes_timm_model(config, timm_name):
     torch.manual_seed(0)
     vit = MODELS.build(cfg.model).backbone.vit.eval()
     reference = timm.create_model(timm_name, pretrained=False, img_size=224, depth=2).eval()
-    vit.load_pretrained(reference.state_dict())
+    load_pretrained(vit, reference.state_dict())
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad(), dyt_mode(vit, 'complete'):
         # fresh adapters add exactly zero (their up-projections start at zero)

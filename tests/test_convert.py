@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from dyt_mm import DyTViT, dyt_mode, set_mode
+from dyt_mm.models.dyt.pretrained import convert_for, load_pretrained
+from dyt_mm.models.dyt.weight_names import jax_to_timm
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(REPO, 'tools', 'convert', 'timm_vit_to_dyt.py')
@@ -228,7 +230,6 @@ def test_position_embeddings_are_resized_to_the_target_size(timm_vit, sources, t
 
 
 def test_whole_model_checkpoints_keep_only_the_backbone(timm_vit):
-    from dyt_mm.models.dyt.pretrained import convert_for
     model = DyTViT(DIMS, img_size=32, patch_size=8)
     wrapped = {f'module.backbone.vit.{k}': v for k, v in timm_vit.state_dict().items()}
     wrapped['module.head.fc.weight'] = torch.zeros(10, 64)
@@ -238,7 +239,6 @@ def test_whole_model_checkpoints_keep_only_the_backbone(timm_vit):
 
 
 def test_incomplete_jax_checkpoint_names_the_missing_array(timm_vit):
-    from dyt_mm.models.dyt.pretrained import jax_to_timm
     jax = to_jax_layout(timm_vit.state_dict())
     del jax['Transformer/encoderblock_1/LayerNorm_2/scale']
     with pytest.raises(ValueError,
@@ -268,7 +268,7 @@ def test_standard_widths_convert_without_flags(tmp_path, capsys, width, heads, p
     meta = checkpoint['meta']
     assert meta['arch'] == dict(embed_dims=width, depth=2, num_heads=heads, mlp_ratio=4.0)
     model = DyTViT(meta['arch'], img_size=32, patch_size=meta['patch_size'], **meta['vit'])
-    model.load_pretrained(checkpoint['state_dict'])
+    load_pretrained(model, checkpoint['state_dict'])
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad(), dyt_mode(model.eval(), 'complete'):
         torch.testing.assert_close(model(x).tokens, timm_vit.forward_features(x),
@@ -292,7 +292,7 @@ def test_eva02_converts_to_options_that_compute_it(tmp_path, capsys):
     meta = checkpoint['meta']
     assert meta['vit'] == dict(mlp_act='swiglu', rope_ref_grid=(16, 16), inner_norms=('attn', 'mlp'))
     model = DyTViT(meta['arch'], img_size=32, patch_size=8, adapter=None, **meta['vit'])
-    model.load_pretrained(checkpoint['state_dict'])
+    load_pretrained(model, checkpoint['state_dict'])
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad(), dyt_mode(model.eval(), 'complete'):
         torch.testing.assert_close(model(x).tokens, eva.forward_features(x), atol=1e-4, rtol=0)

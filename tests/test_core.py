@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import dyt_mm
 from dyt_mm import DyTObjective, DyTViT, dyt_mode, set_mode, set_tau
 from dyt_mm.models.dyt import (VARIANTS, Adapter, MoEAdapter, TokenDispatcher, build_adapter,
-                               distill_kl, rate_loss)
+                               distill_kl, load_pretrained, rate_loss)
 
 TINY = dict(arch=dict(embed_dims=64, depth=2, num_heads=4), img_size=32, patch_size=8)
 
@@ -188,7 +188,7 @@ def test_fresh_model_computes_the_plain_pretrained_vit(variant, num_experts):
     timm_vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4,
                                  num_classes=0).eval()
     model = tiny_vit(variant=variant, adapter=dict(bottleneck=8, num_experts=num_experts)).eval()
-    model.load_pretrained(timm_vit.state_dict())
+    load_pretrained(model, timm_vit.state_dict())
     x = images(3)
     expected = timm_vit.forward_features(x)
     with dyt_mode(model, 'complete'):

@@ -249,7 +249,7 @@ def test_export_tool_names_a_missing_checkpoint_and_an_unsupported_model(cls_fil
     video = glob.glob(osp.join(REPO, 'configs/video/demo/dyt-*.py'))[0]
     with pytest.raises(SystemExit, match="classification and segmentation models .* "
                                          "has default_scope 'mmaction'"):
-        tool.main([video, 'nowhere.pth', *out])
+        tool.main([video, cls_files[1], *out])
     assert not (tmp_path / 'm.pt2').exists()
 
 

@@ -6,6 +6,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from helpers import REPO, run_tool
 from mmengine.config import Config, ConfigDict
@@ -14,7 +15,10 @@ from mmengine.registry import DefaultScope
 import dyt_mm
 import dyt_mm.det  # noqa: F401
 from dyt_mm.demo.det_shapes import CLASSES, write_det_shapes
+from dyt_mm.deploy import TensorForward
 from dyt_mm.models.dyt import DyTViT, ViTFlops
+from dyt_mm.models.dyt.layers import Attention
+from dyt_mm.models.dyt.windows import WindowGather
 
 DEMO_BASE = osp.join(REPO, 'configs/det/demo/_shapes_base.py')
 TARGET_CONFIG = osp.join(REPO, 'configs/det/demo/dyt-r0.5_mask-rcnn_vit-tiny-p8_shapes-target.py')
@@ -103,11 +107,80 @@ def test_window_attention_flops_match_the_traced_count():
     assert vit.blocks[0].attn.window_size == 4 and vit.blocks[1].attn.window_size == 0
 
 
+def reference_window_attention(attn, x, grid, window):
+    """ViTDet's windows spelled out: the projections padded to whole windows, cut into
+    windows, each attending within itself with the padded keys masked, then put back."""
+    B, N, C = x.shape
+    H, W = grid
+    heads, head_dim = attn.num_heads, C // attn.num_heads
+    qkv = F.pad(attn.qkv(x).reshape(B, H, W, 3 * C), (0, 0, 0, -W % window, 0, -H % window))
+    real = F.pad(x.new_ones(1, H, W, 1), (0, 0, 0, -W % window, 0, -H % window))
+    rows, cols = qkv.shape[1] // window, qkv.shape[2] // window
+
+    def windows(t):  # (b, rows * window, cols * window, c) -> (b * rows * cols, window^2, c)
+        t = t.reshape(t.shape[0], rows, window, cols, window, t.shape[-1]).transpose(2, 3)
+        return t.reshape(-1, window * window, t.shape[-1])
+
+    q, k, v = windows(qkv).unflatten(-1, (3, heads, head_dim)).permute(2, 0, 3, 1, 4)
+    key_mask = windows(real).squeeze(-1).repeat(B, 1)
+    bias = ((1 - key_mask) * torch.finfo(x.dtype).min)[:, None, None, :]
+    if attn.fused_attn:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    else:
+        out = ((q * head_dim**-0.5) @ k.transpose(-2, -1) + bias).softmax(dim=-1) @ v
+    out = out.transpose(1, 2).reshape(B, rows, cols, window, window, C).transpose(2, 3)
+    out = out.reshape(B, rows * window, cols * window, C)[:, :H, :W]
+    return attn.proj(attn.norm(out.reshape(B, N, C)))
+
+
+@pytest.mark.parametrize('fused', [True, False])
+@pytest.mark.parametrize('grid, window', [((4, 6), 2), ((6, 5), 4), ((5, 7), 3), ((3, 3), 4)])
+def test_window_attention_equals_padding_partitioning_and_masking(grid, window, fused):
+    """Padded grids included (6 x 5 in windows of 4: a 2 x 2 partition of 8 x 8)."""
+    torch.manual_seed(0)
+    attn = Attention(32, 4, fused_attn=fused, window_size=window).eval()
+    x = torch.randn(2, grid[0] * grid[1], 32)
+    with torch.no_grad():
+        expected = reference_window_attention(attn, x, grid, window)
+        assert torch.equal(attn.forward_windows(x, grid), expected)
+
+
+def test_window_attention_refuses_tokens_that_are_not_its_grid():
+    with pytest.raises(ValueError, match=r'image tokens only.*got 5 tokens for grid \(2, 2\)'):
+        Attention(32, 4, window_size=2).forward_windows(torch.randn(1, 5, 32), (2, 2))
+    with pytest.raises(ValueError, match='needs window_size > 0'):
+        Attention(32, 4).forward_windows(torch.randn(1, 4, 32), (2, 2))
+
+def test_window_layouts_are_kept_for_the_last_grids_but_not_from_tracing():
+    gather = WindowGather((4, 4))
+    x = torch.zeros(1)
+    first = gather.layout((5, 5), x)
+    assert gather.layout((5, 5), x) is first
+    for size in range(6, 6 + WindowGather.MAX_LAYOUTS):
+        gather.layout((size, size), x)
+    assert gather.layout((5, 5), x) is not first  # the oldest made way
+    # exported before any eager call: a layout of fake tensors must not stay behind
+    vit = DyTViT(**TINY, img_size=(48, 40), class_token=False, window_size=4).eval()
+    x = torch.randn(1, 3, 48, 40)
+    with dyt_mm.dyt_mode(vit, 'complete'):
+        program = torch.export.export(TensorForward(vit), (x, ))
+        torch.testing.assert_close(program.module()(x), TensorForward(vit)(x))
+
 def test_window_attention_refuses_prefix_tokens_and_token_mixing_dispatch():
     with pytest.raises(ValueError, match='without prefix tokens .*got 1 prefix'):
         DyTViT(**TINY, img_size=32, window_size=2)
     with pytest.raises(ValueError, match="needs the 'mlp' dispatch variant, got 'attn'"):
         DyTViT(**TINY, img_size=32, class_token=False, window_size=2, variant='attn')
+
+
+@pytest.mark.parametrize('option', [dict(variant='attn'), dict(class_token=True),
+                                    dict(final_norm=True)])
+def test_backbone_refuses_the_options_its_layout_fixes(option):
+    from mmdet.registry import MODELS
+    name = next(iter(option))
+    with pytest.raises(TypeError, match=r"DyTDetViT sets variant='mlp', class_token=False, "
+                       rf'final_norm=False itself .*; remove {name} from the config'):
+        MODELS.build(dict(type='DyTDetViT', img_size=32, window_size=2, **TINY, **option))
 
 
 # ------------------------------------------------------------ the detector

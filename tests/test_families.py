@@ -13,7 +13,8 @@ from torch import nn
 
 from dyt_mm import DyTViT, ViTFlops, dyt_mode
 from dyt_mm.models.dyt.families import family_options, infer_vit_config
-from dyt_mm.models.dyt.pretrained import convert_for, to_vit_names
+from dyt_mm.models.dyt.pretrained import convert_for, load_pretrained
+from dyt_mm.models.dyt.weight_names import to_vit_names
 
 pytestmark = pytest.mark.usefixtures('single_thread')
 # ViT-T's width, so that the heads follow from timm's standard widths
@@ -159,8 +160,48 @@ def test_dinov2_position_embeddings_are_interpolated_from_the_pretraining_grid()
     _, options, _ = infer_vit_config(to_vit_names(state))
     assert options['img_size'] == 56 and options['patch_size'] == 14
     model = DyTViT(**dict(options, img_size=28, adapter=None, dispatch=None)).eval()
-    model.load_pretrained(state)
+    load_pretrained(model, state)
     assert model.pos_embed.shape == (1, 2 * 2, 192)  # registers and class token have none
     x = images(2, 28)
     with torch.no_grad():
         torch.testing.assert_close(model(x).tokens, small.forward_features(x), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('converted_as,configured', [('clip', 'quick_gelu'),
+                                                     ('clip-quickgelu', 'gelu')])
+def test_a_converted_clip_refuses_a_config_of_another_activation(tmp_path, converted_as,
+                                                                 configured):
+    """The weights cannot tell GELU from QuickGELU; the converter records the one it was
+    told, and loading into a ViT configured with the other is an error naming both."""
+    from safetensors.torch import save_file
+    from test_convert import converter_main
+    reference = perturbed(timm_family(converted_as)[0])
+    src, dst = tmp_path / 'clip.safetensors', tmp_path / 'clip_dyt.pth'
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(src))
+    model_flag = [] if converted_as == 'clip' else ['--model', converted_as]
+    assert converter_main()([str(src), str(dst), '--img-size', '32', *model_flag]) == 0
+    checkpoint = torch.load(dst, weights_only=True)
+    meta = checkpoint['meta']
+    recorded = 'gelu' if converted_as == 'clip' else 'quick_gelu'
+    assert meta['vit'].get('mlp_act', 'gelu') == recorded
+
+    def built(mlp_act):
+        return DyTViT(meta['arch'], img_size=32, patch_size=meta['patch_size'], adapter=None,
+                      dispatch=None, **dict(meta['vit'], mlp_act=mlp_act)).eval()
+
+    wrong = built(configured)
+    message = (rf"{dst} were converted for mlp_act='{recorded}' \({converted_as} family\), "
+               rf"but this DyT ViT .* is configured with mlp_act='{configured}'")
+    with pytest.raises(ValueError, match=message):
+        load_pretrained(wrong, str(dst))
+    with pytest.raises(ValueError, match="converted for mlp_act"):  # the checkpoint in memory
+        load_pretrained(wrong, checkpoint)
+    # what the check prevents: the same tensors compute something else
+    wrong.load_state_dict(checkpoint['state_dict'], strict=False)
+    right = built(recorded)
+    load_pretrained(right, str(dst))
+    x = images(2, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(right(x).tokens, reference.forward_features(x), atol=1e-4,
+                                   rtol=0)
+        assert not torch.allclose(wrong(x).tokens, right(x).tokens, atol=1e-3)

@@ -15,7 +15,7 @@ from dyt_mm.models.dyt import rate_loss
 from dyt_mm.analysis import DispatchProbe, build_model, load_config, visualize_dispatch
 from dyt_mm.analysis.speed import MERGING_RUNS, compare_merging
 from dyt_mm.analysis.visualize import group_edges
-from dyt_mm.models.dyt.block import Attention
+from dyt_mm.models.dyt.layers import Attention
 from dyt_mm.models.dyt.merging import (MergeState, initial_state, merge_schedule,
                                        merge_tokens)
 
@@ -101,7 +101,7 @@ def test_proportional_attention_weighs_a_token_as_its_size():
     bias[:, 2] = math.log(3)
     tripled = torch.cat([x, x[:, 2:3], x[:, 2:3]], dim=1)
     with torch.no_grad():
-        out, keys = attn(x, key_bias=bias, return_keys=True)
+        out, keys = attn.forward_with_keys(x, bias)
         torch.testing.assert_close(out, attn(tripled)[:, :6])
     qkv = attn.qkv(x).unflatten(-1, (3, 4, 8))
     torch.testing.assert_close(keys, qkv[:, :, 1].mean(dim=2))  # keys averaged over heads

@@ -172,7 +172,7 @@ def test_crafted_checkpoint_runs_no_code_on_any_load_path(crafted, run, digits_r
     from mmengine.runner.checkpoint import _load_checkpoint
     assert 'state_dict' in _load_checkpoint(path)
     # the backbone's init_cfg and the converter read weights through the same unpickler
-    from dyt_mm.models.dyt.pretrained import read_weights
+    from dyt_mm.utils.checkpoint import read_weights
     read_weights(path)
     # analysis tools
     proc = run_tool('tools/analysis/get_flops.py', run[1], '--checkpoint', path,

@@ -109,6 +109,9 @@ def test_backbone_and_pyramid_reject_bad_input():
         build(dict(type='DyTSegViT', out_indices=(1, 4), **TINY_SEG_VIT))
     with pytest.raises(ValueError, match=r'out_indices must be increasing.*\(2, 1\)'):
         build(dict(type='DyTSegViT', out_indices=(2, 1), **TINY_SEG_VIT))
+    with pytest.raises(TypeError, match=r'DyTSegViT sets class_token=True, final_norm=False '
+                       'itself .*; remove class_token from the config'):
+        build(dict(type='DyTSegViT', class_token=False, **TINY_SEG_VIT))
     neck = build(dict(type='ViTFeaturePyramid', embed_dims=64))
     with pytest.raises(ValueError, match='has 4 levels .* but got 3 feature maps'):
         neck(backbone(torch.randn(1, 3, 64, 64))[:3])

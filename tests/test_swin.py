@@ -17,7 +17,7 @@ from dyt_mm import calibrate_budget, dyt_mode, set_mode
 from dyt_mm.analysis import (BackboneCall, build_model, model_flops, random_backbone_inputs,
                              run_on_inputs)
 from dyt_mm.analysis.flops import backbone_flops
-from dyt_mm.models.dyt import DyTSwin, TokenDispatcher, threshold_offsets
+from dyt_mm.models.dyt import DyTSwin, TokenDispatcher, load_pretrained, threshold_offsets
 from dyt_mm.utils.checkpoint import load_tensors
 
 pytestmark = pytest.mark.usefixtures('single_thread')
@@ -113,10 +113,22 @@ def test_converted_timm_swin_matches_forward_features(layout, tmp_path, capsys):
     assert checkpoint['meta']['arch'] == TINY and checkpoint['meta']['vit']['window_size'] == 4
 
     model = DyTSwin(checkpoint['meta']['arch'], img_size=32, window_size=4)
-    model.load_pretrained(str(dst))
+    load_pretrained(model, str(dst))
     set_mode(model, 'complete')
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
+        expected = timm_swin.forward_features(x).flatten(1, 2)
+        torch.testing.assert_close(model.eval()(x).tokens, expected, rtol=0, atol=1e-4)
+
+
+def test_swin_matches_timm_where_windows_pad_the_grid():
+    """48 px: stage 2's 6 x 6 grid in shifted windows of 4 x 4 is padded to 8 x 8; timm's
+    Swin attends to the zero padding, and so must the converted model."""
+    timm_swin = random_timm_swin(img_size=48)
+    model = DyTSwin(TINY, img_size=48, window_size=4)
+    load_pretrained(model, timm_swin.state_dict())
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad(), dyt_mode(model, 'complete'):
         expected = timm_swin.forward_features(x).flatten(1, 2)
         torch.testing.assert_close(model.eval()(x).tokens, expected, rtol=0, atol=1e-4)
 
@@ -126,10 +138,10 @@ def test_swin_weights_that_do_not_fit_name_the_keys(tmp_path):
     torch.save(random_timm_swin().state_dict(), src)
     wider = DyTSwin(dict(TINY, embed_dims=64), img_size=32, window_size=4)
     with pytest.raises(ValueError, match=r'do not fit this DyT Swin.*mis-shaped.*patch_embed'):
-        wider.load_pretrained(str(src))
+        load_pretrained(wider, str(src))
     deeper = DyTSwin(dict(TINY, depths=(2, 3)), img_size=32, window_size=4)
     with pytest.raises(ValueError, match=r'missing key\(s\): layers\.1\.blocks\.2\.'):
-        deeper.load_pretrained(str(src))
+        load_pretrained(deeper, str(src))
 
 
 def test_converter_refuses_vit_options_for_a_swin(tmp_path, capsys):
@@ -351,6 +363,30 @@ def test_swin_through_get_flops_benchmark_and_visualize(swin_run, digits_root, t
     tool_main('tools/analysis/visualize_dispatch.py')([cfg_path, ckpt, image, '--out', picture])
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(report['keep_rate_per_site']) == 4 and osp.getsize(picture) > 0
+
+
+def test_compare_methods_runs_on_swins(digits_root, tmp_path, capsys):
+    """DyT against AdaptFormer on the tiny Swin: every model's adapters are merged first
+    (a Swin has none that merge), then both run on the first config's test data."""
+    paths = []
+    for name, dispatch in (('dyt', {}), ('adaptformer', dict(dispatch=None))):
+        cfg = tiny_digits_cfg(digits_root, str(tmp_path / name), **{'model.head.in_channels': 64})
+        cfg.model.backbone = dict(type='DyTSwinTransformer', arch=TINY, img_size=32,
+                                  window_size=4, adapter=dict(bottleneck=8), **dispatch)
+        if dispatch:  # no dispatchers: no DyT loss terms
+            cfg.model.dyt_loss = dict(rate_weight=0, complete_weight=0, distill_weight=0)
+        paths.append(str(tmp_path / f'{name}.py'))
+        cfg.dump(paths[-1])
+    tool_main('tools/analysis/compare_methods.py')([
+        *paths, '--names', 'dyt', 'adaptformer', '--batch-size', '2', '--num-iters', '1',
+        '--warmup', '0', '--threads', '1'])
+    out = capsys.readouterr().out
+    dyt, adaptformer = json.loads(out.strip().splitlines()[-1])['rows']
+    assert dyt['lora_merged'] == adaptformer['lora_merged'] == 0
+    assert dyt['test_mode'] == 'sparse' and 0 < dyt['keep_rate'] < adaptformer['keep_rate'] == 1
+    assert dyt['gflops'] < adaptformer['gflops']
+    assert dyt['trainable_params_m'] > adaptformer['trainable_params_m']  # + the gates
+    assert dyt['train_step_seconds'] > 0 and adaptformer['train_step_seconds'] > 0
 
 
 def test_budget_sweep_calibrates_a_swin(swin_run, tmp_path, capsys):

@@ -24,7 +24,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.apis import init_default_scope_of, prepare_distributed
 from dyt_mm.utils.checkpoint import CheckpointError
-from dyt_mm.utils.cli import config_options_action
+from dyt_mm.utils.cli import check_config_and_checkpoint, config_options_action
 from mmengine.config import Config
 
 
@@ -48,10 +48,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'error: checkpoint not found: {args.checkpoint}')
-    if not osp.isfile(args.config):
-        raise SystemExit(f'error: config not found: {args.config}')
+    try:
+        check_config_and_checkpoint(args.config, args.checkpoint)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f'error: {error}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

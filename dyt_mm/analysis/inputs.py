@@ -1,7 +1,8 @@
 """Inputs for the analysis tools: the config's test data, or random backbone inputs."""
 import copy
+import os
 import os.path as osp
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
@@ -11,6 +12,11 @@ from ..models.dyt import dyt_mode
 from .loading import dyt_parts
 from .probe import DispatchProbe
 from .toolbox import single_file_pipeline, toolbox_of
+
+# A file the test pipeline leaves at more than this many times the pixels of the model's
+# own input size is refused: attention's memory grows with the square of the token count,
+# and a 4000 x 4000 image on a 32-pixel model would take gigabytes without a word.
+MAX_INPUT_AREA_FACTOR = 16
 
 
 def test_data_missing(cfg: Config) -> Optional[str]:
@@ -125,21 +131,68 @@ def run_on_inputs(model: nn.Module, inputs: torch.Tensor, mode: str = 'sparse',
     return probe
 
 
+def check_input_file(path: Union[str, os.PathLike]) -> str:
+    """``path`` as a string if it names a file, else an error that names it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f'an input must be a file path (str or os.PathLike), got '
+                        f'{type(path).__name__} {path!r}')
+    path = os.fspath(path)
+    if osp.isdir(path):
+        raise ValueError(f'input {path} is a folder, not an image or video file')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'input file not found: {path}')
+    return path
+
+
+def check_input_size(model: nn.Module, path: str, inputs: torch.Tensor) -> None:
+    """Refuse a file that the test pipeline leaves far larger than the model's input
+    (``MAX_INPUT_AREA_FACTOR``), saying how to bring it to the model's size.
+
+    The toolboxes' test pipelines normally resize; one written for data that is
+    already at the model's size (the digits demo's) does not.
+    """
+    test_cfg = getattr(model, 'test_cfg', None) or {}
+    if test_cfg.get('mode') == 'slide':
+        return  # the backbone sees crops of its own size, however large the image
+    _, vit = dyt_parts(model)
+    height, width = inputs.shape[-2:]
+    own_height, own_width = vit.img_size
+    factor = height * width / (own_height * own_width)
+    if factor > MAX_INPUT_AREA_FACTOR:
+        raise ValueError(
+            f'{path} reaches the model as {height}x{width} pixels after the config\'s test '
+            f'pipeline, {factor:.0f} times the {own_height}x{own_width} input the model was '
+            f'built for (at most {MAX_INPUT_AREA_FACTOR} times is run: memory grows with the '
+            'square of the token count). The test pipeline does not bring it to the model\'s '
+            f"size: add a resize step to it (e.g. dict(type='Resize', scale=({own_width}, "
+            f'{own_height}))) or resize the file')
+
+
 @torch.no_grad()
-def run_on_file(model: nn.Module, cfg: Config, path: str,
+def run_on_file(model: nn.Module, cfg: Config, path: Union[str, os.PathLike],
                 keep_inputs: bool = False) -> Tuple[Any, DispatchProbe]:
     """Run ``model.test_step`` (its own test mode) on one image or video file.
 
     The file goes through the config's test pipeline without its annotation
     loading. Returns the toolbox's data sample and the probe of every backbone
-    call (one per batch of crops of a sliding window; views share one).
+    call (one per batch of crops of a sliding window; views share one). A file
+    that cannot be read, or that the model cannot run, is an error naming it.
     """
     from mmengine.dataset import Compose, pseudo_collate
-    if not isinstance(path, str) or not osp.isfile(path):
-        raise FileNotFoundError(f'input file not found: {path!r}')
+    path = check_input_file(path)
     toolbox = toolbox_of(cfg)
     pipeline = Compose(single_file_pipeline(toolbox, cfg.test_dataloader.dataset.pipeline))
-    data = pipeline(dict(toolbox.file_info, **{toolbox.file_key: path}))
+    try:
+        data = pipeline(dict(toolbox.file_info, **{toolbox.file_key: path}))
+    except Exception as error:  # decoders' errors (cv2, PIL, decord, PyAV) rarely name it
+        if isinstance(error, (ValueError, FileNotFoundError)) and path in str(error):
+            raise  # LoadCheckedImage's: already clear
+        raise ValueError(f'{path} could not be read through the config\'s test pipeline '
+                         f'({type(error).__name__}: {error})') from error
+    check_input_size(model, path, data['inputs'])
     with DispatchProbe(model, keep_inputs) as probe:
-        prediction = model.test_step(pseudo_collate([data]))[0]
+        try:
+            prediction = model.test_step(pseudo_collate([data]))[0]
+        except ValueError as error:  # e.g. a size that the patches do not divide
+            raise ValueError(f'{path}: {error}') from error
     return prediction, probe

@@ -10,13 +10,13 @@ from torch import nn
 from ..models.backbone_base import DyTBackboneBase
 from ..models.dyt import DyTNetwork
 from ..models.dyt.network import dyt_network
+from ..utils.cli import check_config_file
 from ..utils.peft import load_checkpoint_strictly
 from .toolbox import init_default_scope_of
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file not found: {path}')
+    check_config_file(path)
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -48,7 +48,11 @@ def build_model(cfg: Config, checkpoint: Optional[str] = None) -> nn.Module:
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     init_default_scope_of(cfg)
     model = MODELS.build(cfg.model)
-    dyt_parts(model)
+    try:
+        dyt_parts(model)
+    except ValueError as error:
+        raise ValueError(f'{cfg.filename or "the config"} is not a DyT model config: '
+                         f'{error}') from None
     if checkpoint is not None:
         load_checkpoint_strictly(model, checkpoint)
     return model.eval()

@@ -1,7 +1,6 @@
 """What the analysis tools measure and print: a table for people, a JSON line for scripts."""
 import copy
 import json
-import os.path as osp
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -124,15 +123,6 @@ def describe_offsets(sites: Sequence[str], offsets: Sequence[float]) -> List[str
     pairs = [f'{site} {offset:+.3f}' for site, offset in zip(sites, offsets)]
     return (['calibrated threshold offsets (test-time keep rule sigmoid(logit - offset) > '
              'threshold):'] + ['  ' + '  '.join(pairs[i:i + 6]) for i in range(0, len(pairs), 6)])
-
-
-def check_out_path(path: str, force: bool) -> None:
-    """An --out file may be written: its folder exists, and it does not (or --force)."""
-    folder = osp.dirname(osp.abspath(path))
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f'folder of --out does not exist: {folder}')
-    if osp.exists(path) and not force:
-        raise ValueError(f'{path} exists; not overwriting it (give --force to replace it)')
 
 
 def benchmark_header(args, report: Dict, runs: str) -> List[str]:

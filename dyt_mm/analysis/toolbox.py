@@ -13,7 +13,7 @@ from typing import List, NamedTuple
 import torch
 from mmengine.registry import DefaultScope, init_default_scope
 
-from ..models.dyt.block import check_choice
+from ..models.dyt.registry import check_choice
 
 
 class Toolbox(NamedTuple):

@@ -6,7 +6,6 @@ from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..models.dyt import dyt_mode
 from ..models.task_base import DyTTaskMixin
 from .backbone import DyTClsBackbone
 
@@ -26,17 +25,7 @@ class DyTImageClassifier(DyTTaskMixin, ImageClassifier):
     :class:`~dyt_mm.models.task_base.DyTTaskMixin`.
     """
 
-    def __init__(self, *args, dyt_loss: Optional[dict] = None, train_mode: str = 'masked',
-                 test_mode: str = 'sparse', **kwargs):
-        super().__init__(*args, **kwargs)
-        self.init_dyt(DyTClsBackbone, dyt_loss, train_mode, test_mode)
-
-    def _logits_and_masks(self, inputs: torch.Tensor, mode: str):
-        with dyt_mode(self.backbone, mode):
-            feats, masks = self.backbone.forward_with_masks(inputs)
-        if self.with_neck:
-            feats = self.neck(feats)
-        return self.head(feats), masks
+    backbone_type = DyTClsBackbone
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> dict:
         self._check_labels(data_samples)
@@ -44,12 +33,18 @@ class DyTImageClassifier(DyTTaskMixin, ImageClassifier):
         def head_loss(logits):
             return self.head._get_loss(logits, data_samples)['loss']
 
-        return self.dyt_losses(lambda mode: self._logits_and_masks(inputs, mode),
-                               lambda logits: {'loss_cls': head_loss(logits)}, head_loss)
+        return self.dyt_losses(inputs, lambda logits: {'loss_cls': head_loss(logits)},
+                               head_loss, head=self.head)
+
+    def predict(self, inputs: torch.Tensor, data_samples: Optional[List[DataSample]] = None,
+                **kwargs) -> List[DataSample]:
+        # A test list with a label outside the classes would only lower the accuracy.
+        self._check_labels(data_samples or [])
+        return super().predict(inputs, data_samples, **kwargs)
 
     def _check_labels(self, data_samples: List[DataSample]) -> None:
-        """A label outside the head's classes names its image (CE would only say
-        ``IndexError: Target 12 is out of bounds``)."""
+        """A label outside the head's classes names its image, in training (CE would
+        only say ``IndexError: Target 12 is out of bounds``) and in evaluation."""
         num_classes = getattr(self.head, 'num_classes', None)
         if num_classes is None:
             return

@@ -6,7 +6,7 @@ import numpy as np
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
-from ..models.dyt.block import check_choice
+from ..models.dyt.registry import check_choice
 
 # Task folder -> number of classes, in the SSF/NOAH release of VTAB-1K.
 VTAB1K_TASKS = {

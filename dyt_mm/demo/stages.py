@@ -13,7 +13,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
 from ..engine import DyTRunner
-from ..utils.checkpoint import export_backbone
+from ..models.dyt.pretrained import export_backbone
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 EVALUATORS = ('val_evaluator', 'test_evaluator')

@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from ..models.dyt import calibrate_capacities, dyt_mode, set_capacities
-from ..models.dyt.block import check_choice
+from ..models.dyt.registry import check_choice
 from .runtime import OnnxRunner
 
 FORMATS = ('onnx', 'pt2')

@@ -1,11 +1,11 @@
 """mmdet backbone over the DyT core: ViTDet's plain ViT, last block as one map."""
-from typing import Optional, Sequence, Tuple
+from typing import Tuple
 
 import torch
 from mmdet.registry import MODELS
 
 from ..models.backbone_base import DyTBackboneBase
-from ..models.dyt import DEFAULT_ADAPTER, DEFAULT_DISPATCH
+from ..models.dyt import DyTOutput
 
 
 @MODELS.register_module()
@@ -32,30 +32,13 @@ class DyTDetViT(DyTBackboneBase):
     Args:
         window_size, global_blocks: ViTDet's attention layout, see
             :class:`dyt_mm.DyTViT`; ``window_size=0`` for global attention.
-        arch, img_size, patch_size, in_channels, drop_path_rate, adapter,
-            dispatch, freeze_base: see :class:`dyt_mm.DyTViT`.
-        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
-        **vit_options: what a pre-trained family needs (see :class:`dyt_mm.DyTViT`).
+        init_cfg, **options: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`
+            (``variant`` is fixed to ``'mlp'``).
     """
 
-    def __init__(self, arch='base', img_size=1024, patch_size: int = 16, in_channels: int = 3,
-                 window_size: int = 14, global_blocks: Sequence[int] = (2, 5, 8, 11),
-                 drop_path_rate: float = 0.0, adapter: Optional[dict] = DEFAULT_ADAPTER,
-                 dispatch: Optional[dict] = DEFAULT_DISPATCH, freeze_base: bool = True,
-                 init_cfg: Optional[dict] = None, **vit_options):
-        super().__init__(
-            dict(arch=arch, img_size=img_size, patch_size=patch_size, in_channels=in_channels,
-                 drop_path_rate=drop_path_rate, variant='mlp', adapter=adapter,
-                 dispatch=dispatch, freeze_base=freeze_base, class_token=False,
-                 final_norm=False, window_size=window_size, global_blocks=global_blocks,
-                 **vit_options),
-            init_cfg=init_cfg)
+    default_options = dict(img_size=1024, window_size=14, global_blocks=(2, 5, 8, 11))
+    fixed_options = dict(variant='mlp', class_token=False, final_norm=False)
 
-    def forward_with_masks(self, x: torch.Tensor) -> Tuple[Tuple[torch.Tensor], torch.Tensor]:
-        """The last block's map ``(B, C, H/p, W/p)`` (as a 1-tuple) and the dispatch masks."""
-        out = self.forward_dyt(x)
-        feature = out.tokens.transpose(1, 2).reshape(x.shape[0], -1, *out.grid)
-        return (feature, ), out.masks
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
-        return self.forward_with_masks(x)[0]
+    def format_output(self, out: DyTOutput, x: torch.Tensor) -> Tuple[torch.Tensor]:
+        """The last block's map ``(B, C, H/p, W/p)``, as a 1-tuple."""
+        return (out.tokens.transpose(1, 2).reshape(x.shape[0], -1, *out.grid), )

@@ -21,7 +21,21 @@ class CheckedCocoDataset(CocoDataset):
     Categories that exist in the file but are not among the config's
     ``metainfo['classes']`` are still skipped, as in mmdet (that is how a
     config selects classes).
+
+    An image that fails in the pipeline (empty, undecodable) is an error
+    naming it: mmcv's ``LoadImageFromFile``, which the configs keep for
+    mmdet's inferencer, lets OpenCV's ``!buf.empty()`` through without it.
     """
+
+    def prepare_data(self, idx: int):
+        try:
+            return super().prepare_data(idx)
+        except Exception as err:
+            img_path = self.get_data_info(idx)['img_path']
+            if isinstance(err, (ValueError, FileNotFoundError)) and img_path in str(err):
+                raise  # already clear
+            raise ValueError(f'image {img_path} failed in the data pipeline '
+                             f'({type(err).__name__}: {str(err).strip()[:200]})') from err
 
     def parse_data_info(self, raw_data_info: dict):
         img_info = raw_data_info['raw_img_info']

@@ -8,7 +8,6 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 
-from ..models.dyt import dyt_mode
 from ..models.task_base import DyTTaskMixin
 from .backbone import DyTDetViT
 
@@ -40,19 +39,13 @@ class DyTMaskRCNN(DyTTaskMixin, MaskRCNN):
             :class:`~dyt_mm.models.task_base.DyTTaskMixin`.
     """
 
-    def __init__(self, *args, dyt_loss: dict = None, train_mode: str = 'masked',
-                 test_mode: str = 'sparse', distill_rois: int = 256, **kwargs):
+    backbone_type = DyTDetViT
+
+    def __init__(self, *args, distill_rois: int = 256, **kwargs):
         super().__init__(*args, **kwargs)
-        self.init_dyt(DyTDetViT, dyt_loss, train_mode, test_mode)
         if distill_rois < 1:
             raise ValueError(f'distill_rois must be >= 1, got {distill_rois!r}')
         self.distill_rois = distill_rois
-
-    def _features(self, inputs: torch.Tensor, mode: str):
-        """(pyramid features, masks) of a backbone forward in ``mode``."""
-        with dyt_mode(self.backbone, mode):
-            feats, masks = self.backbone.forward_with_masks(inputs)
-        return self.neck(feats), masks
 
     def _detection_losses(self, feats: Tuple[torch.Tensor, ...], data_samples: SampleList
                           ) -> Tuple[Dict[str, torch.Tensor], List[torch.Tensor]]:
@@ -88,5 +81,4 @@ class DyTMaskRCNN(DyTTaskMixin, MaskRCNN):
         def roi_class_logits(feats) -> torch.Tensor:
             return self.roi_head._bbox_forward(feats, distilled['rois'])['cls_score']
 
-        return self.dyt_losses(lambda mode: self._features(inputs, mode), dynamic_losses,
-                               complete_loss, roi_class_logits)
+        return self.dyt_losses(inputs, dynamic_losses, complete_loss, roi_class_logits)

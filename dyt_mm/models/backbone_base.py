@@ -1,16 +1,29 @@
-"""What the toolbox backbones share: the DyT network and its frozen base weights."""
-from typing import Dict, List, Optional
+"""What the toolbox backbones share: building the DyT network from options, its forward,
+and its frozen base weights."""
+from abc import abstractmethod
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
 
 from .dyt import DyTOutput, DyTViT
+from .dyt.pretrained import load_pretrained
 
 
 class DyTBackboneBase(BaseModule):
     """Holds one DyT network (class ``network``: :class:`DyTViT` unless a subclass says
     otherwise, e.g. :class:`~.dyt.swin.DyTSwin`) as ``self.vit``; the toolbox layers
     subclass it. (``vit`` is the name in every saved state dict, whatever the network.)
+
+    A toolbox backbone says only what differs from the network:
+
+    * ``default_options``: its own defaults for network options (a detection
+      ViT is built at 1024 px); every other option keeps the network's default;
+    * ``fixed_options``: options its output format needs (segmentation maps
+      drop the class token, so the ViT must have one); a config that sets one
+      is refused;
+    * :meth:`format_output`: the features its toolbox's necks and heads read,
+      and :meth:`network_input` where its input is not a batch of images.
 
     Pre-trained base weights come from ``init_cfg=dict(type='Pretrained',
     checkpoint=PATH)`` (a file made by ``tools/convert/timm_vit_to_dyt.py``,
@@ -24,23 +37,41 @@ class DyTBackboneBase(BaseModule):
     ``load_checkpoint`` behind mmpretrain's ``get_model`` and the toolboxes'
     inferencers, or a plain ``load_state_dict``), the backbone fills the base
     in first: a load hook sees a state dict with DyT entries of this backbone
-    but none of its base, and adds the base from ``init_cfg``.
+    but none of its base, and adds the base from ``init_cfg``. (What such a
+    checkpoint holds of the whole model, and the strict checks of a load, are
+    :mod:`dyt_mm.utils.peft`'s; it asks each backbone for its base with
+    :meth:`frozen_base_for`, as the load hook does.)
 
     Token merging (``merge=dict(r=R)``, ToMe) is for backbones that set
     ``merges_tokens``: it leaves no token grid to make maps of.
+
+    Args:
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
+        **options: the network's options (:class:`dyt_mm.DyTViT`: ``arch``,
+            ``img_size``, ``patch_size``, ``in_channels``, ``drop_path_rate``,
+            ``variant``, ``adapter``, ``dispatch``, ``freeze_base``, and what a
+            pre-trained family needs: ``num_reg_tokens``, ``layer_scale``,
+            ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...).
     """
     merges_tokens = False
 
     network = DyTViT
+    default_options: Dict[str, Any] = {}
+    fixed_options: Dict[str, Any] = {}
 
-    def __init__(self, vit_cfg: dict, init_cfg: Optional[dict] = None):
-        if vit_cfg.get('merge') is not None and not self.merges_tokens:
+    def __init__(self, init_cfg: Optional[dict] = None, **options):
+        if options.get('merge') is not None and not self.merges_tokens:
             raise ValueError(
-                f'{type(self).__name__} cannot merge tokens (merge={vit_cfg["merge"]!r}): '
+                f'{type(self).__name__} cannot merge tokens (merge={options["merge"]!r}): '
                 'token merging (ToMe) is for classification (DyTVisionTransformer) only, as '
                 'segmentation and video need every patch token; remove merge from the config')
+        refused = sorted(set(options) & set(self.fixed_options))
+        if refused:
+            fixed = ', '.join(f'{k}={v!r}' for k, v in self.fixed_options.items())
+            raise TypeError(f'{type(self).__name__} sets {fixed} itself (its output needs '
+                            f'them); remove {", ".join(refused)} from the config')
         super().__init__(init_cfg=init_cfg)
-        self.vit = self.network(**vit_cfg)
+        self.vit = self.network(**{**self.default_options, **options, **self.fixed_options})
         self.register_load_state_dict_pre_hook(self._add_frozen_base)
 
     @property
@@ -52,7 +83,7 @@ class DyTBackboneBase(BaseModule):
 
     def init_weights(self) -> None:
         if self.pretrained_path is not None:
-            self.vit.load_pretrained(self.pretrained_path)
+            load_pretrained(self.vit, self.pretrained_path)
             self.is_init = True
         else:
             super().init_weights()
@@ -89,8 +120,21 @@ class DyTBackboneBase(BaseModule):
         # a load_state_dict pre-hook may complete the state dict in place
         state_dict.update(module.frozen_base_for(state_dict, prefix))
 
-    def forward_dyt(self, x) -> DyTOutput:
-        return self.vit(x)
+    def network_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The batch of images the network runs on (a video backbone folds in the frames)."""
+        return x
+
+    @abstractmethod
+    def format_output(self, out: DyTOutput, x: torch.Tensor) -> Any:
+        """The toolbox's features of the network's output ``out`` for the input ``x``."""
+
+    def forward_with_masks(self, x: torch.Tensor) -> Tuple[Any, torch.Tensor]:
+        """The toolbox's features and the dispatch masks (the DyT losses need both)."""
+        out = self.vit(self.network_input(x))
+        return self.format_output(out, x), out.masks
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.forward_with_masks(x)[0]
 
     def example_input(self, batch_size: int = 1):
         """A random input of the backbone's native size (for FLOPs and speed tools)."""

@@ -1,35 +1,41 @@
-"""What the three toolbox models share: the DyT training terms and sparse inference."""
+"""What the toolbox models share: the DyT options, training terms and sparse inference."""
 import math
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
 from .dyt import MODES, DyTObjective, dyt_mode
-from .dyt.block import check_choice
+from .dyt.registry import check_choice
 
-# run(mode) -> (the task's outputs of a forward in that mode, the masks of its dispatchers)
-Forward = Callable[[str], Tuple[Any, torch.Tensor]]
+
+def _unchanged(outputs: Any) -> Any:
+    return outputs
 
 
 class DyTTaskMixin:
     """Mixed in before a toolbox model class (ImageClassifier, EncoderDecoder,
-    Recognizer3D): the subclass calls :meth:`init_dyt` after the toolbox's
-    ``__init__`` and builds its ``loss()`` with :meth:`dyt_losses`; val/test
-    (``predict``) run in ``test_mode``.
+    Recognizer3D, MaskRCNN): it takes the DyT options below on top of the
+    toolbox's own, checks that the backbone is a ``backbone_type``, and runs
+    val/test (``predict``) in ``test_mode``; the subclass builds its
+    ``loss()`` with :meth:`dyt_losses`.
 
-    Args of :meth:`init_dyt`:
+    Args:
         dyt_loss: keyword arguments of :class:`dyt_mm.DyTObjective`
             (target_rate, rate_weight, complete_weight, distill_weight).
         train_mode: execution mode of the dynamic pass in training
             (``masked``; ``complete`` trains a plain adapter model).
         test_mode: execution mode of val/test (``sparse``: really faster).
+        *args, **kwargs: the toolbox model's own.
     """
 
-    def init_dyt(self, backbone_type: type, dyt_loss: Optional[dict], train_mode: str,
-                 test_mode: str) -> None:
-        if not isinstance(self.backbone, backbone_type):
-            raise TypeError(f'{type(self).__name__} needs a {backbone_type.__name__} backbone, '
-                            f'got {type(self.backbone).__name__}')
+    backbone_type: type  # the DyT backbone class (or base class) the toolbox model reads
+
+    def __init__(self, *args, dyt_loss: Optional[dict] = None, train_mode: str = 'masked',
+                 test_mode: str = 'sparse', **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.backbone, self.backbone_type):
+            raise TypeError(f'{type(self).__name__} needs a {self.backbone_type.__name__} '
+                            f'backbone, got {type(self.backbone).__name__}')
         check_choice('train_mode', train_mode, MODES)
         check_choice('test_mode', test_mode, MODES)
         self.dyt_objective = DyTObjective(**(dyt_loss or {}))
@@ -45,18 +51,36 @@ class DyTTaskMixin:
         self.train_mode = train_mode
         self.test_mode = test_mode
 
-    def dyt_losses(self, run: Forward, task_losses: Callable[[Any], Dict[str, torch.Tensor]],
+    def features_and_masks(self, inputs: torch.Tensor, mode: str) -> Tuple[Any, torch.Tensor]:
+        """The backbone's features (through the neck, if any) of a forward in execution
+        ``mode``, and its dispatch masks."""
+        with dyt_mode(self.backbone, mode):
+            feats, masks = self.backbone.forward_with_masks(inputs)
+        if self.with_neck:
+            feats = self.neck(feats)
+        return feats, masks
+
+    def dyt_losses(self, inputs: torch.Tensor,
+                   task_losses: Callable[[Any], Dict[str, torch.Tensor]],
                    complete_loss: Callable[[Any], torch.Tensor],
-                   distill_logits: Callable[[Any], torch.Tensor] = lambda outputs: outputs,
+                   distill_logits: Callable[[Any], torch.Tensor] = _unchanged,
+                   head: Callable[[Any], Any] = _unchanged,
                    class_dim: int = 1) -> Dict[str, torch.Tensor]:
         """The toolbox's own losses of the dynamic pass plus the DyT terms.
 
-        ``task_losses(outputs)`` are the head's losses of the dynamic model as
-        the toolbox names them; ``complete_loss(outputs)`` is the one scalar of
-        the complete model that ``loss_complete`` weighs; ``distill_logits``
-        picks (and resizes) the logits that ``loss_distill`` compares. The
-        complete pass runs only when a term needs it.
+        Each pass runs :meth:`features_and_masks` of ``inputs`` and gives
+        ``head(features)`` (the logits, or whatever the losses read: by default
+        the features) to the functions below. ``task_losses(outputs)`` are the
+        head's losses of the dynamic model as the toolbox names them;
+        ``complete_loss(outputs)`` is the one scalar of the complete model that
+        ``loss_complete`` weighs; ``distill_logits`` picks (and resizes) the
+        logits that ``loss_distill`` compares. The complete pass runs only when
+        a term needs it.
         """
+        def run(mode: str) -> Tuple[Any, torch.Tensor]:
+            feats, masks = self.features_and_masks(inputs, mode)
+            return head(feats), masks
+
         objective = self.dyt_objective
         outputs, masks = run(self.train_mode)
         losses = task_losses(outputs)

@@ -1,11 +1,11 @@
 """mmseg backbone over the DyT core: single-scale feature maps after chosen blocks."""
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import torch
 from mmseg.registry import MODELS
 
 from ..models.backbone_base import DyTBackboneBase
-from ..models.dyt import DEFAULT_ADAPTER, DEFAULT_DISPATCH
+from ..models.dyt import DyTOutput
 
 
 @MODELS.register_module()
@@ -35,25 +35,14 @@ class DyTSegViT(DyTBackboneBase):
     Args:
         out_indices: increasing block indices whose outputs become maps
             (negative indices count from the last block).
-        arch, img_size, patch_size, in_channels, drop_path_rate, variant,
-            adapter, dispatch, freeze_base: see :class:`dyt_mm.DyTViT`.
-        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` for the frozen base.
-        **vit_options: what a pre-trained family needs (``num_reg_tokens``,
-            ``layer_scale``, ``pre_norm``, ``mlp_act``, ``rope_ref_grid``, ...;
-            see :class:`dyt_mm.DyTViT`).
+        init_cfg, **options: see :class:`~dyt_mm.models.backbone_base.DyTBackboneBase`.
     """
 
-    def __init__(self, arch='base', img_size=512, patch_size: int = 16, in_channels: int = 3,
-                 out_indices: Sequence[int] = (3, 5, 7, 11), drop_path_rate: float = 0.0,
-                 variant: str = 'mlp', adapter: Optional[dict] = DEFAULT_ADAPTER,
-                 dispatch: Optional[dict] = DEFAULT_DISPATCH, freeze_base: bool = True,
-                 init_cfg: Optional[dict] = None, **vit_options):
-        super().__init__(
-            dict(arch=arch, img_size=img_size, patch_size=patch_size, in_channels=in_channels,
-                 drop_path_rate=drop_path_rate, variant=variant, adapter=adapter,
-                 dispatch=dispatch, freeze_base=freeze_base, class_token=True,
-                 final_norm=False, out_indices=out_indices, **vit_options),
-            init_cfg=init_cfg)
+    default_options = dict(img_size=512)
+    fixed_options = dict(class_token=True, final_norm=False)
+
+    def __init__(self, out_indices: Sequence[int] = (3, 5, 7, 11), **options):
+        super().__init__(out_indices=out_indices, **options)
         self._check_out_indices(out_indices)
 
     def _check_out_indices(self, out_indices: Sequence[int]) -> None:
@@ -69,15 +58,10 @@ class DyTSegViT(DyTBackboneBase):
     def patch_size(self) -> int:
         return self.vit.patch_size
 
-    def forward_with_masks(self, x: torch.Tensor) -> Tuple[Tuple[torch.Tensor, ...], torch.Tensor]:
-        """Feature maps ``(B, C, H/p, W/p)`` per out index, and the dispatch masks."""
-        out = self.forward_dyt(x)
+    def format_output(self, out: DyTOutput, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Feature maps ``(B, C, H/p, W/p)``, one per out index."""
         B, _, H, W = x.shape
         grid = (H // self.patch_size, W // self.patch_size)
-        maps = tuple(
+        return tuple(
             tokens[:, self.vit.num_prefix:].transpose(1, 2).reshape(B, -1, *grid)
             for tokens in out.hidden_states)
-        return maps, out.masks
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return self.forward_with_masks(x)[0]

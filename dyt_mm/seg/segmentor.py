@@ -8,7 +8,6 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList, add_prefix
 
-from ..models.dyt import dyt_mode
 from ..models.task_base import DyTTaskMixin
 from .backbone import DyTSegViT
 
@@ -36,20 +35,12 @@ class DyTEncoderDecoder(DyTTaskMixin, EncoderDecoder):
     :class:`~dyt_mm.models.task_base.DyTTaskMixin`.
     """
 
-    def __init__(self, *args, dyt_loss: dict = None, train_mode: str = 'masked',
-                 test_mode: str = 'sparse', **kwargs):
-        super().__init__(*args, **kwargs)
-        self.init_dyt(DyTSegViT, dyt_loss, train_mode, test_mode)
-
-    def _feats_and_logits(self, inputs: torch.Tensor, mode: str):
-        """((pyramid features, decode logits), masks) of a forward in ``mode``."""
-        with dyt_mode(self.backbone, mode):
-            feats, masks = self.backbone.forward_with_masks(inputs)
-        if self.with_neck:
-            feats = self.neck(feats)
-        return (feats, self.decode_head(feats)), masks
+    backbone_type = DyTSegViT
 
     def loss(self, inputs: torch.Tensor, data_samples: SampleList) -> dict:
+        def features_and_logits(feats):
+            return feats, self.decode_head(feats)
+
         def heads_losses(outputs) -> dict:
             feats, seg_logits = outputs
             losses = add_prefix(self.decode_head.loss_by_feat(seg_logits, data_samples),
@@ -67,8 +58,8 @@ class DyTEncoderDecoder(DyTTaskMixin, EncoderDecoder):
             return resize(outputs[1], size=data_samples[0].gt_sem_seg.shape, mode='bilinear',
                           align_corners=self.align_corners)
 
-        return self.dyt_losses(lambda mode: self._feats_and_logits(inputs, mode), heads_losses,
-                               decode_loss, logits_at_label_size)
+        return self.dyt_losses(inputs, heads_losses, decode_loss, logits_at_label_size,
+                               head=features_and_logits)
 
     def encode_decode(self, inputs: torch.Tensor, batch_img_metas: List[dict]) -> torch.Tensor:
         """Logits at the input size; inputs are padded to a multiple of the patch size.

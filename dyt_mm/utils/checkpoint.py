@@ -14,8 +14,10 @@ crafted ``.pth`` cannot execute code, whichever path reads it:
   because the optimizer, schedulers and logs must come back exactly and a
   checkpoint written by mmengine's Runner holds no other objects.
 
-Files that are not checkpoints at all (empty, truncated, random bytes) raise
-:class:`CheckpointError` naming the file. Writes are atomic
+Third-party weights (:func:`read_weights`) may also be ``.safetensors`` or
+Google/JAX ``.npz`` files, which hold no code. Files that are not checkpoints at
+all (empty, truncated, random bytes) raise :class:`CheckpointError` naming the
+file. :func:`compare_states` says how a state dict fails to fit a model's. Writes are atomic
 (:func:`atomic_save`): a kill mid-write leaves the old file or the new one.
 """
 import contextlib
@@ -24,9 +26,12 @@ import functools
 import os
 import pickle
 import types
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Mapping, Tuple
 
+import numpy as np
 import torch
+
+StateDict = Dict[str, torch.Tensor]
 
 
 class CheckpointError(ValueError):
@@ -261,19 +266,69 @@ def publish(path: str) -> None:
         os.close(fd)
 
 
-def export_backbone(checkpoint_path: str, out_path: str, overwrite: bool = False) -> int:
-    """Write the pre-trained (non-DyT) backbone weights of a training checkpoint.
+def read_weights(path: str) -> StateDict:
+    """Tensors of a weight file (``.pth``, ``.safetensors``, ``.npz``) under their own names,
+    never executing code from it (see :func:`read_weights_and_meta`)."""
+    return read_weights_and_meta(path)[0]
 
-    The output holds tensors only and loads with ``weights_only=True``, so it
-    can serve as a backbone's ``init_cfg`` checkpoint. Returns the tensor count.
+
+def read_weights_and_meta(path: str) -> Tuple[StateDict, dict]:
+    """Tensors of a weight file and the ``meta`` dict saved beside them (empty if none).
+
+    A file that is not a checkpoint of its kind raises ``CheckpointError``
+    naming it (never a loader's advice to unpickle it unsafely).
     """
-    from ..models.dyt.pretrained import to_backbone_names
-    from ..models.dyt.vit import DYT_PARAM_KEYS
-    if os.path.exists(out_path) and not overwrite:
-        raise FileExistsError(f'{out_path} exists; not overwriting it')
-    state = to_backbone_names(state_dict_of(load_tensors(checkpoint_path), checkpoint_path))
-    state = {k: v for k, v in state.items() if not any(key in '.' + k for key in DYT_PARAM_KEYS)}
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    atomic_save({'state_dict': state, 'meta': {'source': os.path.basename(checkpoint_path)}},
-                out_path)
-    return len(state)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    if path.endswith(('.safetensors', '.npz')):
+        try:
+            if path.endswith('.safetensors'):
+                from safetensors.torch import load_file
+                return load_file(path), {}
+            with np.load(path, allow_pickle=False) as npz:
+                return {k: torch.from_numpy(npz[k]) for k in npz.files}, {}
+        except Exception as err:  # SafetensorError; np.load's errors for a non-zip file
+            # np.load's message advises loading "unsafely" (pickles): never repeat that
+            reason = ('not a zip archive of arrays' if path.endswith('.npz')
+                      else f'{type(err).__name__}: {str(err)[:200]}')
+            raise CheckpointError(f'{path} is not a valid {os.path.splitext(path)[1]} weight '
+                                  f'file ({reason})') from err
+    return weights_and_meta(load_tensors(path), path)
+
+
+def weights_and_meta(obj: Any, where: str) -> Tuple[StateDict, dict]:
+    """The tensors of a loaded checkpoint (a bare state dict, or one under ``state_dict``,
+    ``model`` or ``module``) and its ``meta`` dict (empty if none)."""
+    meta = obj.get('meta') if isinstance(obj, Mapping) else None
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f'{where} holds a {type(obj).__name__}, not a state dict')
+    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    return state, dict(meta) if isinstance(meta, Mapping) else {}
+
+
+def compare_states(own: StateDict, state: StateDict,
+                   may_miss: Callable[[str], bool] = lambda key: False
+                   ) -> Tuple[List[str], List[str], List[str]]:
+    """(missing keys, unexpected keys, mis-shaped keys) of ``state`` against ``own``.
+
+    Keys of ``own`` for which ``may_miss`` is true are not reported missing.
+    """
+    missing = [k for k in own if k not in state and not may_miss(k)]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+                  for k in state if k in own and state[k].shape != own[k].shape]
+    return missing, unexpected, mismatched
+
+
+def describe_mismatch(missing, unexpected, mismatched) -> str:
+    """One line of what :func:`compare_states` found ('' if the state fits)."""
+    parts = []
+    for title, keys in (('missing', missing), ('unexpected', unexpected),
+                        ('mis-shaped', mismatched)):
+        if keys:
+            shown = ', '.join(keys[:12]) + (f' ... (+{len(keys) - 12})' if len(keys) > 12 else '')
+            parts.append(f'{len(keys)} {title} key(s): {shown}')
+    return '; '.join(parts)

@@ -1,7 +1,12 @@
-"""Argument types of the command-line tools: bad values fail at parse time,
+"""Argument checks of the command-line tools: bad values fail at parse time,
 before any config, checkpoint or data is read."""
 import argparse
-from typing import Callable
+import os.path as osp
+from contextlib import contextmanager
+from typing import Callable, Optional, Sequence
+
+# What mmengine's Config.fromfile reads.
+CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -42,7 +47,6 @@ def positive_float(text: str) -> float:
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     """What every speed tool takes: the model, the inputs, the timing protocol."""
-    from mmengine.config import DictAction
     parser.add_argument('config', help='model config file')
     parser.add_argument('--checkpoint', help='full or adapter-only checkpoint (tensors only)')
     parser.add_argument('--batch-size', type=int_at_least(1), default=32)
@@ -56,8 +60,66 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
                         help='random inputs of this size: H W (images), T H W (clips)')
     parser.add_argument('--threads', type=int_at_least(1),
                         help='torch threads (default: torch\'s choice)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=config_options_action(),
                         help='override settings in the config, key=value')
+
+
+@contextmanager
+def argument_errors(parser: argparse.ArgumentParser):
+    """Checks of parsed arguments end the tool as argparse's own do: usage, the
+    message, exit status 2."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+
+
+def check_config_file(path: str) -> None:
+    """``path`` is a config file: a missing file, a folder, or another kind of file
+    (a checkpoint given in its place) is refused with what a config is."""
+    if osp.isdir(path):
+        raise ValueError(f'config {path} is a folder, not a config file')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    if not path.endswith(CONFIG_SUFFIXES):
+        raise ValueError(f'{path} is not a config file: a config ends in '
+                         f'{", ".join(CONFIG_SUFFIXES)}')
+
+
+def check_config_and_checkpoint(config: str, checkpoint: Optional[str]) -> None:
+    """The ``CONFIG CHECKPOINT`` arguments of a tool: both exist, in this order.
+
+    Given the other way round (mmengine would fail in its config parser with
+    ``Only py/yml/yaml/json type are supported now!``), the error says which
+    argument is which.
+    """
+    if (checkpoint and checkpoint.endswith(CONFIG_SUFFIXES)
+            and not config.endswith(CONFIG_SUFFIXES)):
+        raise ValueError(f'the config and the checkpoint are swapped: give the config first, '
+                         f'then the checkpoint (got {config} as the config and {checkpoint} '
+                         'as the checkpoint)')
+    check_config_file(config)
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+
+
+def check_out_path(path: str, force: bool, suffixes: Optional[Sequence[str]] = None) -> None:
+    """An --out file may be written: it ends in one of ``suffixes`` (if given), its
+    folder exists, and it does not (or --force)."""
+    if suffixes and not path.endswith(tuple(suffixes)):
+        raise ValueError(f'--out {path} must end in {", ".join(suffixes)} (got '
+                         f'{osp.splitext(path)[1] or "no extension"!r})')
+    folder = osp.dirname(osp.abspath(path))
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'the folder of --out does not exist: {folder}')
+    if osp.exists(path) and not force:
+        raise ValueError(f'{path} exists; not overwriting it (give --force to replace it)')
+
+
+def plot_suffixes() -> Sequence[str]:
+    """The file extensions matplotlib's ``savefig`` writes."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    return tuple(f'.{ext}' for ext in sorted(FigureCanvasBase.get_supported_filetypes()))
 
 
 def config_options_action() -> type:

@@ -17,8 +17,8 @@ from torch import nn
 
 from ..models.backbone_base import DyTBackboneBase
 from ..models.dyt.calibration import is_threshold_offset
-from ..models.dyt.pretrained import compare_states, describe_mismatch
-from .checkpoint import CheckpointError, load_tensors, state_dict_of
+from .checkpoint import (CheckpointError, compare_states, describe_mismatch, load_tensors,
+                         state_dict_of)
 
 # mmengine's default: DDP-saved names start with 'module.'
 DDP_PREFIX = ((r'^module\.', ''), )

@@ -1,12 +1,9 @@
 """mmaction recognizer with the DyT training terms."""
-from typing import Optional
-
 import torch
 from mmaction.models.recognizers import Recognizer3D
 from mmaction.registry import MODELS
 from mmaction.utils import SampleList
 
-from ..models.dyt import dyt_mode
 from ..models.task_base import DyTTaskMixin
 from .backbone import DyTVideoViT
 
@@ -31,23 +28,18 @@ class DyTRecognizer3D(DyTTaskMixin, Recognizer3D):
     :class:`~dyt_mm.models.task_base.DyTTaskMixin`.
     """
 
-    def __init__(self, *args, dyt_loss: Optional[dict] = None, train_mode: str = 'masked',
-                 test_mode: str = 'sparse', **kwargs):
+    backbone_type = DyTVideoViT
+
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.init_dyt(DyTVideoViT, dyt_loss, train_mode, test_mode)
         if self.with_neck:
             raise ValueError('DyTRecognizer3D takes no neck: its head reads the frame tokens')
-
-    def _scores_and_masks(self, inputs: torch.Tensor, mode: str):
-        # (N, views, C, T, H, W) -> (N * views, C, T, H, W), as Recognizer3D.extract_feat does.
-        clips = inputs.flatten(0, 1)
-        with dyt_mode(self.backbone, mode):
-            feats, masks = self.backbone.forward_with_masks(clips)
-        return self.cls_head(feats), masks
 
     def loss(self, inputs: torch.Tensor, data_samples: SampleList, **kwargs) -> dict:
         def head_losses(scores) -> dict:
             return self.cls_head.loss_by_feat(scores, data_samples)
 
-        return self.dyt_losses(lambda mode: self._scores_and_masks(inputs, mode), head_losses,
-                               lambda scores: head_losses(scores)['loss_cls'])
+        # (N, views, C, T, H, W) -> (N * views, C, T, H, W), as Recognizer3D.extract_feat does.
+        clips = inputs.flatten(0, 1)
+        return self.dyt_losses(clips, head_losses, lambda scores: head_losses(scores)['loss_cls'],
+                               head=self.cls_head)

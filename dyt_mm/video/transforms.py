@@ -5,7 +5,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
-from ..models.dyt.block import check_choice
+from ..models.dyt.registry import check_choice
 
 
 @TRANSFORMS.register_module()

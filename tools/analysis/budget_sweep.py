@@ -31,7 +31,9 @@ import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 import torch
 from dyt_mm.analysis import build_model, load_config
 from dyt_mm.analysis.budget import UNITS, budget_sweep, check_targets, draw_curve
-from dyt_mm.analysis.reports import check_out_path, format_rows, json_line
+from dyt_mm.analysis.reports import format_rows, json_line
+from dyt_mm.utils.cli import (argument_errors, check_config_and_checkpoint, check_out_path,
+                              int_at_least, plot_suffixes, positive_float)
 from mmengine.config import DictAction
 
 
@@ -39,24 +41,33 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Accuracy-FLOPs-speed curve of a DyT model')
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='full or adapter-only checkpoint (tensors only)')
-    parser.add_argument('--targets', type=float, nargs='+', required=True,
+    parser.add_argument('--targets', type=positive_float, nargs='+', required=True,
                         help='keep rates in (0, 1] (or GFLOPs with --unit gflops)')
     parser.add_argument('--unit', choices=UNITS, default='keep_rate',
                         help='what --targets are: keep rates, or backbone GFLOPs per ViT image')
     parser.add_argument('--per-layer', action='store_true',
                         help='one offset per layer (every layer keeps the target) instead of '
                         'one shared offset')
-    parser.add_argument('--calibration-samples', type=int, metavar='N',
+    parser.add_argument('--calibration-samples', type=int_at_least(1), metavar='N',
                         help='calibrate on the first N training samples (default all)')
     parser.add_argument('--out', help='plot to write (.png, .pdf, .svg)')
     parser.add_argument('--force', action='store_true', help='overwrite an existing --out file')
-    parser.add_argument('--batch-size', type=int, default=32, help='test inputs per timed forward')
-    parser.add_argument('--num-iters', type=int, default=10, help='timed rounds')
-    parser.add_argument('--warmup', type=int, default=2, help='untimed rounds first')
-    parser.add_argument('--threads', type=int, help='torch threads (default: torch\'s choice)')
+    parser.add_argument('--batch-size', type=int_at_least(1), default=32,
+                        help='test inputs per timed forward')
+    parser.add_argument('--num-iters', type=int_at_least(1), default=10, help='timed rounds')
+    parser.add_argument('--warmup', type=int_at_least(0), default=2,
+                        help='untimed rounds first')
+    parser.add_argument('--threads', type=int_at_least(1),
+                        help='torch threads (default: torch\'s choice)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # everything the sweep uses only at its end is checked before its minutes of work
+    with argument_errors(parser):
+        check_targets(args.targets, args.unit)
+        if args.out:
+            check_out_path(args.out, args.force, plot_suffixes())
+    return args
 
 
 def describe(args, sweep) -> str:
@@ -84,9 +95,7 @@ def main(argv=None):
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
-        check_targets(args.targets, args.unit)
-        if args.out:
-            check_out_path(args.out, args.force)
+        check_config_and_checkpoint(args.config, args.checkpoint)
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
         sweep = budget_sweep(model, cfg, args.targets, args.unit, args.per_layer,

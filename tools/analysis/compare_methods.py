@@ -26,7 +26,12 @@ import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 import torch
 from dyt_mm.analysis.compare import compare_methods, comparison_table, markdown
 from dyt_mm.analysis.reports import format_rows, json_line
-from mmengine.config import DictAction
+from dyt_mm.analysis.toolbox import scope_of
+from dyt_mm.utils.cli import argument_errors, check_config_file, check_out_path, int_at_least
+from mmengine.config import Config, DictAction
+
+TASKS = dict(mmpretrain='classification', mmseg='segmentation', mmaction='video recognition',
+             mmdet='detection')
 
 
 def parse_args(argv=None):
@@ -36,27 +41,46 @@ def parse_args(argv=None):
     parser.add_argument('--checkpoint', nargs='+', default=[],
                         help='one checkpoint per config (full or adapter-only, tensors only)')
     parser.add_argument('--names', nargs='+', help='row names (default: the config files)')
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--num-iters', type=int, default=10, help='timed rounds')
-    parser.add_argument('--warmup', type=int, default=2, help='untimed rounds first')
-    parser.add_argument('--shape', type=int, nargs='+', metavar='SIZE',
+    parser.add_argument('--batch-size', type=int_at_least(1), default=8)
+    parser.add_argument('--num-iters', type=int_at_least(1), default=10, help='timed rounds')
+    parser.add_argument('--warmup', type=int_at_least(0), default=2,
+                        help='untimed rounds first')
+    parser.add_argument('--shape', type=int_at_least(1), nargs='+', metavar='SIZE',
                         help='random inputs of this size: H W (images), T H W (clips)')
     parser.add_argument('--no-train', action='store_true', help='skip the training-step cost')
-    parser.add_argument('--threads', type=int, help='torch threads (default: torch\'s choice)')
+    parser.add_argument('--threads', type=int_at_least(1),
+                        help='torch threads (default: torch\'s choice)')
     parser.add_argument('--out', help='write the table as markdown to this file')
     parser.add_argument('--force', action='store_true', help='replace an existing --out file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in every config, key=value')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    with argument_errors(parser):
+        if args.names and len(args.names) != len(args.configs):
+            raise ValueError(f'--names gives {len(args.names)} names for '
+                             f'{len(args.configs)} configs')
+        if args.out:
+            check_out_path(args.out, args.force)
+        for config in args.configs:
+            check_config_file(config)
+        check_one_toolbox(args.configs)
+    return args
+
+
+def check_one_toolbox(configs):
+    """All models run on the first config's inputs: a model of another toolbox would
+    run on inputs that mean nothing to it (or fail in its registry)."""
+    scopes = [scope_of(Config.fromfile(config)) for config in configs]
+    for config, scope in zip(configs[1:], scopes[1:]):
+        if scope != scopes[0]:
+            raise ValueError(
+                f'{configs[0]} is a {scopes[0]} config ({TASKS[scopes[0]]}) but {config} is '
+                f'a {scope} config ({TASKS[scope]}): compare_methods.py runs all models on the '
+                'same inputs, so compare configs of one toolbox')
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.names and len(args.names) != len(args.configs):
-        raise SystemExit(f'error: --names gives {len(args.names)} names for '
-                         f'{len(args.configs)} configs')
-    if args.out and osp.exists(args.out) and not args.force:
-        raise SystemExit(f'error: {args.out} exists; not overwriting it without --force')
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:

@@ -21,7 +21,8 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.analysis import build_model, load_config, visualize_dispatch
-from dyt_mm.analysis.reports import check_out_path, describe_offsets, json_line
+from dyt_mm.analysis.reports import describe_offsets, json_line
+from dyt_mm.utils.cli import check_out_path, plot_suffixes
 from mmengine.config import DictAction
 
 
@@ -40,7 +41,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        check_out_path(args.out, args.force)
+        check_out_path(args.out, args.force, plot_suffixes())
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
         result = visualize_dispatch(model, cfg, args.input, args.out)

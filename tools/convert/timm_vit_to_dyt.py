@@ -32,6 +32,7 @@ Example (ViT-B/16, ImageNet-21K, as in the DyT paper)::
         jx_vit_base_patch16_224_in21k-e5005f0a.pth checkpoints/vit-b16-in21k_dyt.pth
 """
 import argparse
+import inspect
 import os
 import os.path as osp
 import pickle
@@ -47,9 +48,10 @@ import dyt_mm  # noqa: F401  (compatibility layer before torch and the toolboxes
 from dyt_mm.models.dyt import ARCH_PRESETS, DyTSwin, DyTViT
 from dyt_mm.models.dyt.families import (FAMILIES, family_options, infer_swin_config,
                                         infer_vit_config, is_swin)
-from dyt_mm.models.dyt.pretrained import convert_for, read_weights, to_vit_names
+from dyt_mm.models.dyt.pretrained import convert_for
 from dyt_mm.models.dyt.swin import SWIN_PRESETS
-from dyt_mm.utils.checkpoint import atomic_save
+from dyt_mm.models.dyt.weight_names import to_vit_names
+from dyt_mm.utils.checkpoint import atomic_save, read_weights
 
 _ARCH_KEYS = {'embed_dims': int, 'depth': int, 'num_heads': int, 'mlp_ratio': float}
 
@@ -131,6 +133,11 @@ def convert(args) -> dict:
     if is_swin(state):
         return convert_swin(args, state)
     family, options, notes = infer_vit_config(state)
+    # the shape, and of the options only what differs from a DyTViT's defaults: what a
+    # config must set
+    defaults = inspect.signature(DyTViT).parameters
+    options = {k: v for k, v in options.items()
+               if k in ('arch', 'patch_size', 'img_size') or v != defaults[k].default}
     print(f'found in {os.path.basename(args.src)}: {describe(family, options)}; pre-trained at '
           f'{options.pop("img_size")} px')
     for note in notes:

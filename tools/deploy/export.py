@@ -40,7 +40,8 @@ from dyt_mm.analysis.toolbox import model_input, toolbox_of
 from dyt_mm.deploy import (FORMATS, TensorForward, describe_overflow, export_model,
                            load_exported, max_abs_diff, set_export_capacities)
 from dyt_mm.models.dyt import capacity_overflow, dyt_mode, reset_capacity_overflow
-from dyt_mm.utils.cli import int_at_least, keep_rate, positive_float
+from dyt_mm.utils.cli import (argument_errors, check_config_and_checkpoint, check_out_path,
+                              int_at_least, keep_rate, positive_float)
 from mmengine.config import DictAction
 
 EXPORTED_SCOPES = ('mmpretrain', 'mmseg')
@@ -77,15 +78,8 @@ def parse_args(argv=None):
         args.capacity_quantile is not None else None
     if given and args.mode != 'capacity':
         parser.error(f'{given} applies to --mode capacity only (got --mode {args.mode})')
-    extension = osp.splitext(args.out)[1]
-    if extension != f'.{args.format}':
-        parser.error(f'--out {args.out} must end in .{args.format} for --format {args.format} '
-                     f'(got {extension or "no extension"!r})')
-    if osp.exists(args.out) and not args.force:
-        parser.error(f'{args.out} exists; not overwriting it (give --force to replace it)')
-    folder = osp.dirname(osp.abspath(args.out))
-    if not osp.isdir(folder):
-        parser.error(f'the folder of --out does not exist: {folder}')
+    with argument_errors(parser):
+        check_out_path(args.out, args.force, [f'.{args.format}'])
     return args
 
 
@@ -101,6 +95,7 @@ def main(argv=None):
     root, extension = osp.splitext(args.out)
     partial = f'{root}.partial{extension}'  # written, checked, then renamed
     try:
+        check_config_and_checkpoint(args.config, args.checkpoint)
         cfg = load_config(args.config, args.cfg_options)
         scope = cfg.get('default_scope', 'mmpretrain')
         if scope not in EXPORTED_SCOPES:

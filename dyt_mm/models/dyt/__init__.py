@@ -1,4 +1,5 @@
-"""The DyT core in plain PyTorch: dispatcher, adapters, block, ViT, Swin, FLOPs, losses."""
+"""The DyT core in plain PyTorch: dispatcher, adapters, block, ViT, Swin, FLOPs, losses,
+weight loading."""
 from torch import nn
 
 from .adapters import DEFAULT_ADAPTER, LoRA, Adapter, MoEAdapter, VPTPrompts, build_adapter
@@ -10,10 +11,11 @@ from .dispatcher import (DEFAULT_DISPATCH, RandomDispatcher, SampleDispatcher, T
                          build_dispatcher)
 from .flops import SwinFlops, ViTFlops
 from .losses import DyTObjective, distill_kl, rate_loss
-from .network import DyTNetwork
+from .network import DyTNetwork, DyTOutput
+from .pretrained import load_pretrained
 from .site import MODES, DispatchedBlock, dyt_mode, run_site, set_mode
 from .swin import DyTSwin
-from .vit import ARCH_PRESETS, DyTOutput, DyTViT
+from .vit import ARCH_PRESETS, DyTViT
 
 
 def set_tau(model: nn.Module, tau: float) -> None:
@@ -30,5 +32,5 @@ __all__ = [
     'DyTObjective', 'rate_loss', 'distill_kl', 'set_mode', 'dyt_mode', 'set_tau',
     'calibrate_budget', 'threshold_offsets', 'set_threshold_offsets', 'set_capacities',
     'calibrate_capacities', 'capacities', 'capacity_overflow', 'reset_capacity_overflow', 'MODES',
-    'VARIANTS', 'ARCH_PRESETS', 'DEFAULT_ADAPTER', 'DEFAULT_DISPATCH'
+    'VARIANTS', 'ARCH_PRESETS', 'DEFAULT_ADAPTER', 'DEFAULT_DISPATCH', 'load_pretrained'
 ]

@@ -1,23 +1,19 @@
-"""Which pre-trained ViT a checkpoint holds, read off its tensors.
+"""Which pre-trained network a checkpoint holds, read off its tensors.
 
 Supported: the plain ViT (Google IN-21K, AugReg, DeiT, MAE pre-training),
 DeiT distilled, MAE fine-tuned (global pooling + fc-norm), CLIP (pre-norm),
 DINOv2 (LayerScale, optional registers) and EVA-02 (SwiGLU, 2-D RoPE). Each
 maps onto options of the one :class:`~.vit.DyTViT`; :func:`infer_vit_config`
-returns them. timm's EVA naming is renamed to the ViT's by
-:func:`eva_to_timm_vit` (same function, fused qkv).
+returns them. Swin Transformers map onto :class:`~.swin.DyTSwin`:
+:func:`is_swin`, :func:`infer_swin_config`.
 
-Swin Transformers (timm's, or Microsoft's original layout) map onto
-:class:`~.swin.DyTSwin`: :func:`is_swin`, :func:`to_timm_swin`,
-:func:`infer_swin_config`.
+Dict in, options out: no network is imported here. The tensors are expected in
+the networks' naming, which :mod:`.weight_names` gives any supported checkpoint.
 """
-import inspect
 import re
 from typing import Dict, List, Tuple
 
 import torch
-
-from .vit import DyTViT
 
 StateDict = Dict[str, torch.Tensor]
 FAMILIES = ('vit', 'deit-distilled', 'mae', 'clip', 'clip-quickgelu', 'dinov2', 'eva02')
@@ -45,63 +41,6 @@ def is_eva(state: StateDict) -> bool:
     return any(_EVA_KEYS.match(k) for k in state)
 
 
-def eva_to_timm_vit(state: StateDict) -> StateDict:
-    """timm ``Eva`` names -> timm ``VisionTransformer`` names, computing the same.
-
-    Separate or biased q/k/v become one ``qkv`` layer whose key bias is zero;
-    ``gamma_1/2`` become ``ls1/2.gamma``; a packed SwiGLU ``fc1`` (gate first,
-    as timm's GluMlp) is split into ``fc1_g`` and ``fc1_x``.
-    """
-    out = {}
-    for name, tensor in state.items():
-        m = re.match(r'(blocks\.\d+\.)(.*)', name)
-        if not m:
-            out[name] = tensor
-            continue
-        block, rest = m.groups()
-        if rest in ('gamma_1', 'gamma_2'):
-            out[f'{block}ls{rest[-1]}.gamma'] = tensor
-        elif rest.startswith('attn.') and rest.split('.')[1] in (
-                'q_proj', 'k_proj', 'v_proj', 'q_bias', 'v_bias', 'qkv'):
-            continue  # assembled below
-        elif rest in ('mlp.fc1.weight', 'mlp.fc1.bias') and f'{block}mlp.norm.weight' not in state \
-                and _is_packed_swiglu(state, block):
-            gate, value = tensor.chunk(2, dim=0)
-            kind = rest.split('.')[-1]
-            out[f'{block}mlp.fc1_g.{kind}'], out[f'{block}mlp.fc1_x.{kind}'] = gate, value
-        else:
-            out[name] = tensor
-    for block in sorted({m.group(1) for k in state for m in [re.match(r'(blocks\.\d+\.)', k)] if m}):
-        out.update(_fused_qkv(state, block))
-    return out
-
-
-def _is_packed_swiglu(state: StateDict, block: str) -> bool:
-    """A GluMlp: fc1 yields twice the hidden width that fc2 reads."""
-    fc1, fc2 = state.get(f'{block}mlp.fc1.weight'), state.get(f'{block}mlp.fc2.weight')
-    return fc1 is not None and fc2 is not None and fc1.shape[0] == 2 * fc2.shape[1]
-
-
-def _fused_qkv(state: StateDict, block: str) -> StateDict:
-    attn = f'{block}attn.'
-    if attn + 'qkv.weight' in state:
-        weight = state[attn + 'qkv.weight']
-        q_bias, v_bias = state.get(attn + 'q_bias'), state.get(attn + 'v_bias')
-        bias = state.get(attn + 'qkv.bias')
-    elif attn + 'q_proj.weight' in state:
-        weight = torch.cat([state[attn + f'{n}_proj.weight'] for n in 'qkv'])
-        q_bias, v_bias = state.get(attn + 'q_proj.bias'), state.get(attn + 'v_proj.bias')
-        bias = None
-    else:
-        return {}
-    if bias is None and q_bias is not None:
-        bias = torch.cat([q_bias, torch.zeros_like(q_bias), v_bias])  # EVA has no key bias
-    fused = {attn + 'qkv.weight': weight}
-    if bias is not None:
-        fused[attn + 'qkv.bias'] = bias
-    return fused
-
-
 def _square_side(n: int) -> int:
     side = int(round(n**0.5))
     return side if side * side == n and n > 0 else 0
@@ -109,7 +48,8 @@ def _square_side(n: int) -> int:
 
 def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
     """``(family, DyTViT keyword arguments, notes)`` of a state dict in timm ViT
-    naming (after :func:`eva_to_timm_vit`, head weights dropped).
+    naming (after :func:`~.weight_names.to_vit_names`, head weights dropped): every
+    option the tensors show, whether or not it is the ViT's default.
 
     Raises :class:`UnsupportedCheckpoint` naming what was found when the
     checkpoint is not one of :data:`FAMILIES`.
@@ -176,9 +116,6 @@ def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
         family = 'mae'
     else:
         family = 'vit'
-    # only what differs from a DyTViT's defaults: what a config must set
-    defaults = inspect.signature(DyTViT).parameters
-    options = {k: v for k, v in options.items() if v != defaults[k].default}
     return family, dict(arch=arch, patch_size=patch, img_size=img_size, **options), notes
 
 
@@ -192,33 +129,17 @@ def family_options(family: str) -> dict:
 
 
 _SWIN_BLOCK = re.compile(r'layers\.(\d+)\.blocks\.(\d+)\.')
-# buffers that Microsoft's Swin checkpoints hold and a DyTSwin computes
-_SWIN_BUFFERS = ('relative_position_index', 'attn_mask')
 
 
 def is_swin(state: StateDict) -> bool:
     return 'layers.0.blocks.0.attn.relative_position_bias_table' in state
 
 
-def to_timm_swin(state: StateDict) -> StateDict:
-    """A Swin state dict in timm's layout: Microsoft's original checkpoints merge patches
-    at the *end* of stage i (timm: at the start of stage i + 1) and hold buffers."""
-    original = 'layers.0.downsample.reduction.weight' in state
-    out = {}
-    for name, tensor in state.items():
-        if name.rsplit('.', 1)[-1] in _SWIN_BUFFERS:
-            continue
-        if original:
-            name = re.sub(r'^layers\.(\d+)\.downsample',
-                          lambda m: f'layers.{int(m.group(1)) + 1}.downsample', name)
-        out[name] = tensor
-    return out
-
-
 def infer_swin_config(state: StateDict) -> Tuple[str, dict, List[str]]:
     """``('swin', DyTSwin keyword arguments, notes)`` of a Swin state dict in timm's layout
-    (:func:`to_timm_swin`, heads dropped): widths, depths, heads and the window are read
-    off the tensors; the pre-training size is not in a checkpoint (see the notes)."""
+    (:func:`~.weight_names.to_vit_names`, heads dropped): widths, depths, heads and the
+    window are read off the tensors; the pre-training size is not in a checkpoint (see the
+    notes)."""
     missing = [k for k in ('patch_embed.proj.weight', 'layers.0.blocks.0.mlp.fc2.weight')
                if k not in state]
     if missing:

@@ -19,7 +19,8 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from .block import VARIANT_SITES, SwiGLU
+from .block import VARIANT_SITES
+from .layers import SwiGLU
 from .merging import merge_schedule, merging_flops
 
 

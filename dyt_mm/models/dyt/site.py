@@ -247,11 +247,12 @@ def run_site(mode: str, branch: Callable, x: torch.Tensor, num_prefix: int,
              capacity: Optional[SiteCapacity] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """``x + mask * drop_path(branch(x)) + adapter(x)`` in ``mode``.
 
-    ``branch(x, key_mask=None, kept=None)``: the residual branch on ``(B, N, C)``
-    tokens; token-mixing branches (attention, a whole layer) also take the key
-    mask of the masked mode and, in sparse and capacity modes, the gathered
-    rows' layout. ``dispatcher(x, num_prefix)`` gives the ``(B, N)`` mask
-    (prefix tokens always kept); without one nothing is skipped. ``capacity``:
+    ``branch(x)``: the residual branch on ``(B, N, C)`` tokens; token-mixing
+    branches (attention, a whole layer) are called ``branch(x, key_mask)`` in
+    the masked mode and ``branch(rows, kept=layout)`` with the gathered rows'
+    layout in the sparse and capacity modes. ``dispatcher(x, num_prefix)``
+    gives the ``(B, N)`` mask (prefix tokens always kept); without one nothing
+    is skipped. ``capacity``:
     the site's K (capacity mode needs it). Returns the new tokens and the mask of
     the ``N - num_prefix`` image tokens.
     """
@@ -264,8 +265,8 @@ def run_site(mode: str, branch: Callable, x: torch.Tensor, num_prefix: int,
     else:
         mask = dispatcher(x, num_prefix)
     if mode == 'masked':
-        key_mask = mask.detach() if token_mixing else None
-        out = residual + drop_path(branch(x, key_mask) * mask.unsqueeze(-1))
+        update = branch(x, mask.detach()) if token_mixing else branch(x)
+        out = residual + drop_path(update * mask.unsqueeze(-1))
     else:
         # the sparse paths add into their output in place: never into the block's input
         out = residual if adapter is not None else x.clone()

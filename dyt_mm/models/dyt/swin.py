@@ -9,21 +9,21 @@ ViT's; window attention sees every token.
 
 A stage's tokens are coarser than the first stage's (4 x 4 patches of stage 1
 per token in stage 3), so :class:`DyTSwin` returns each site's mask on the
-finest grid (see :class:`~.vit.DyTOutput`).
+finest grid (see :class:`~.network.DyTOutput`).
 """
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .adapters import DEFAULT_ADAPTER, attach_point, build_adapters
-from .block import DropPath, Mlp, check_choice, window_partition
 from .dispatcher import DEFAULT_DISPATCH, build_dispatcher
 from .flops import SwinFlops
-from .network import DyTNetwork
+from .layers import DropPath, Mlp, dot_product_attention
+from .network import DyTNetwork, DyTOutput, StateDict, to_pair
+from .registry import check_choice
 from .site import DispatchedBlock
-from .vit import DyTOutput, _pair
+from .windows import WindowGather
 
 # timm's shapes (``swin_<arch>_patch4_window7_224``).
 SWIN_PRESETS = {
@@ -32,8 +32,6 @@ SWIN_PRESETS = {
     'base': dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
     'large': dict(embed_dims=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
 }
-# Swin's masking value for keys outside a shifted window's own region (timm's)
-_OTHER_REGION = -100.0
 
 
 def resolve_swin_arch(arch: Union[str, dict]) -> dict:
@@ -59,49 +57,11 @@ def relative_position_index(window: Tuple[int, int]) -> torch.Tensor:
     return (rel[..., 0] + window[0] - 1) * (2 * window[1] - 1) + rel[..., 1] + window[1] - 1
 
 
-def shifted_window_mask(grid: Tuple[int, int], window: Tuple[int, int],
-                        shift: Tuple[int, int]) -> torch.Tensor:
-    """``(windows, wh*ww, wh*ww)`` additive mask of a shifted partition of the (padded)
-    ``grid``: a window that wraps around keeps its regions from attending to each other."""
-    regions = torch.zeros(1, *grid, 1)
-    region = 0
-    for rows in ((0, -window[0]), (-window[0], -shift[0]), (-shift[0], None)):
-        for cols in ((0, -window[1]), (-window[1], -shift[1]), (-shift[1], None)):
-            regions[:, rows[0]:rows[1], cols[0]:cols[1]] = region
-            region += 1
-    regions = window_partition(regions, window).squeeze(-1)
-    differ = regions[:, None, :] != regions[:, :, None]
-    return torch.zeros(differ.shape).masked_fill(differ, _OTHER_REGION)
-
-
-class WindowLayout(NamedTuple):
-    """Where the tokens of an ``H x W`` grid go in a (shifted, padded) window partition."""
-    order: torch.Tensor  # (windows * area,) token of each window slot; H*W for padding
-    slot: torch.Tensor  # (H*W,) the slot of each token
-    padded: bool
-    mask: Optional[torch.Tensor]  # (windows, area, area) region mask of a shifted partition
-
-
-def window_layout(grid: Tuple[int, int], window: Tuple[int, int],
-                  shift: Tuple[int, int]) -> WindowLayout:
-    """timm's partition as one gather: cyclic shift by ``-shift``, zero padding at the
-    bottom and right to whole windows, windows in row-major order."""
-    H, W = grid
-    padded = (-(-H // window[0]) * window[0], -(-W // window[1]) * window[1])
-    tokens = torch.arange(H * W).reshape(H, W).roll((-shift[0], -shift[1]), dims=(0, 1))
-    tokens = F.pad(tokens, (0, padded[1] - W, 0, padded[0] - H), value=H * W)
-    order = window_partition(tokens[None, :, :, None], window).flatten()
-    # the padding slots (value H*W) sort last
-    slot = order.argsort(stable=True)[:H * W]
-    mask = shifted_window_mask(padded, window, shift) if any(shift) else None
-    return WindowLayout(order, slot, padded != tuple(grid), mask)
-
-
 class WindowAttention(nn.Module):
     """Multi-head attention within windows, with a learned relative position bias (timm naming).
 
     ``fused_attn=False`` spells out the two matmuls, so that FLOP counters
-    see them (as :class:`~.block.Attention`).
+    see them (see :func:`~.layers.dot_product_attention`).
     """
 
     def __init__(self, dim: int, num_heads: int, window: Tuple[int, int], qkv_bias: bool = True,
@@ -110,7 +70,6 @@ class WindowAttention(nn.Module):
         if dim % num_heads:
             raise ValueError(f'stage width {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
-        self.scale = (dim // num_heads)**-0.5
         self.fused_attn = fused_attn
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros((2 * window[0] - 1) * (2 * window[1] - 1), num_heads))
@@ -135,10 +94,7 @@ class WindowAttention(nn.Module):
             # against one (1, windows * heads, N, N) bias; 4-D keeps sdpa's fast CPU kernel
             bias = (bias + mask[:, None]).reshape(1, -1, N, N)
             q, k, v = (t.reshape(Bw // mask.shape[0], -1, N, t.shape[-1]) for t in (q, k, v))
-        if self.fused_attn:
-            x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        else:
-            x = ((q * self.scale) @ k.transpose(-2, -1) + bias).softmax(dim=-1) @ v
+        x = dot_product_attention(q, k, v, bias, self.fused_attn)
         return self.proj(x.reshape(Bw, self.num_heads, N, -1).transpose(1, 2).reshape(Bw, N, C))
 
 
@@ -147,7 +103,8 @@ class SwinBlock(DispatchedBlock):
 
     ``window`` and ``shift`` are those of the pre-training grid: a stage
     whose grid fits in one window has that window and no shift (as timm).
-    Other grids are padded to whole windows.
+    Other grids are padded to whole windows, and attention sees the zero
+    padding as timm's Swin does (the layout's key mask is not applied).
     """
 
     sites = ('mlp', )
@@ -157,7 +114,7 @@ class SwinBlock(DispatchedBlock):
                  drop_path: float = 0.0, adapter: Optional[dict] = DEFAULT_ADAPTER,
                  dispatch: Optional[dict] = DEFAULT_DISPATCH, fused_attn: bool = True):
         super().__init__()
-        self.window, self.shift = window, shift
+        self.windows = WindowGather(window, shift)
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, num_heads, window, qkv_bias, fused_attn)
         self.norm2 = nn.LayerNorm(dim)
@@ -170,34 +127,18 @@ class SwinBlock(DispatchedBlock):
         if attached:
             raise ValueError(f'the Swin blocks take parallel adapters (Adapter, MoEAdapter) '
                              f'only, got one attached at {sorted(attached)}')
-        self._layouts: Dict[tuple, WindowLayout] = {}
 
-    def layout(self, grid: Tuple[int, int], x: torch.Tensor) -> WindowLayout:
-        """The window layout of ``grid``, made once per grid and device."""
-        key = (grid, x.device, x.dtype)
-        if key not in self._layouts:
-            layout = window_layout(grid, self.window, self.shift)
-            mask = None if layout.mask is None else layout.mask.to(x)
-            self._layouts[key] = layout._replace(order=layout.order.to(x.device),
-                                                 slot=layout.slot.to(x.device), mask=mask)
-        return self._layouts[key]
+    @property
+    def window(self) -> Tuple[int, int]:
+        return self.windows.window
 
     def window_attention(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
-        """Attention of ``(B, H*W, C)`` tokens within their (shifted) windows.
+        """Attention of ``(B, H*W, C)`` tokens within their (shifted) windows."""
+        layout = self.windows.layout(grid, x)
+        out = self.attn(self.windows.partition(x, layout), layout.region_mask)
+        return self.windows.reverse(out, layout, x.shape[0])
 
-        One gather into windows and one back (timm: roll, pad, partition and
-        their inverses, each a copy of the batch).
-        """
-        B, _, C = x.shape
-        layout = self.layout(grid, x)
-        if layout.padded:  # padding slots read a zero token
-            x = torch.cat([x, x.new_zeros(B, 1, C)], dim=1)
-        windows = x.index_select(1, layout.order).reshape(-1, self.window[0] * self.window[1], C)
-        out = self.attn(windows, layout.mask).reshape(B, -1, C)
-        return out.index_select(1, layout.slot)
-
-    def _mlp_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None
-                    ) -> torch.Tensor:
+    def _mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.norm2(x))
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]
@@ -292,7 +233,7 @@ class DyTSwin(DyTNetwork):
         self.embed_dims = self.stage_dims[-1]  # the width of the output tokens
         self.mlp_ratio = mlp_ratio
         self.patch_size, self.in_channels, self.window_size = patch_size, in_channels, window_size
-        self.img_size = _pair(img_size)
+        self.img_size = to_pair(img_size)
         self.check_input_size(*self.img_size)
         self.grid_size = tuple(s // patch_size for s in self.img_size)
 
@@ -374,8 +315,22 @@ class DyTSwin(DyTNetwork):
             masks.extend(on_finest_grid(m, grid, 2**i) for m in stage_masks)
         return DyTOutput(self.norm(x), torch.stack(masks, dim=1), ())
 
-    def load_pretrained(self, source) -> None:
-        """Load frozen base weights (a path or a state dict in timm's Swin naming),
-        checked key by key like the ViT's (see :mod:`.pretrained`)."""
-        from .pretrained import load_into
-        load_into(self, source)
+    def merge_adapters(self) -> int:
+        """Nothing to merge: a Swin block takes parallel adapters only (checked when it is
+        built), which add a branch instead of changing a weight. Returns 0."""
+        return 0
+
+    def checkpoint_filter(self, state: StateDict) -> StateDict:
+        """Swin tensors in timm's layout fit as they are: the relative position bias tables
+        are per window, whose size is the checkpoint's (``window_size``), at any input
+        size."""
+        return dict(state)
+
+    def describe(self) -> str:
+        return (f'DyT Swin (embed_dims={self.stage_dims[0]}, depths={self.depths}, '
+                f'num_heads={self.num_heads}, patch={self.patch_size}, '
+                f'window={self.window_size} at {self.img_size[0]}x{self.img_size[1]})')
+
+    def weight_options(self) -> dict:
+        # every option a Swin checkpoint depends on shows in its names or shapes
+        return {}

@@ -1,17 +1,18 @@
 """The one DyT Vision Transformer shared by classification, segmentation and video."""
 from functools import partial
-from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .adapters import DEFAULT_ADAPTER
-from .block import DyTBlock, check_choice
+from .block import DyTBlock
 from .dispatcher import DEFAULT_DISPATCH
 from .flops import ViTFlops
 from .merging import check_merge_r, initial_state, merge_schedule, parse_merge
-from .network import DYT_PARAM_KEYS, DyTNetwork  # noqa: F401  (DYT_PARAM_KEYS: re-exported)
+from .network import DyTNetwork, DyTOutput, StateDict, to_pair
+from .registry import check_choice
 
 # timm's shapes. Patch size is a separate argument (huge uses 14 in timm).
 ARCH_PRESETS = {
@@ -21,25 +22,6 @@ ARCH_PRESETS = {
     'large': dict(embed_dims=1024, depth=24, num_heads=16),
     'huge': dict(embed_dims=1280, depth=32, num_heads=16),
 }
-
-
-class DyTOutput(NamedTuple):
-    tokens: torch.Tensor  # (B, N, C) after the final norm
-    # (B, S, N_image): one 0/1 mask per dispatch site, in order. A hierarchical network (Swin)
-    # gives every site's mask on its finest token grid: a coarser token's decision is repeated
-    # over the finest tokens it covers, so each site's mean is its keep rate. With token
-    # merging a site sees fewer tokens (DyTNetwork.site_tokens): its mask is zero-padded after
-    # them.
-    masks: torch.Tensor
-    hidden_states: Tuple[torch.Tensor, ...]  # raw block outputs at ``out_indices``
-    # With token merging, (B, S, N_image): for each site and original patch, the index of the
-    # site's image token that holds the patch (masks.gather(-1, sources): masks per patch).
-    sources: Optional[torch.Tensor] = None
-    grid: Optional[Tuple[int, int]] = None  # the image-token grid (H/p, W/p) of this input
-
-
-def _pair(value) -> Tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 def resolve_arch(arch: Union[str, dict]) -> dict:
@@ -168,7 +150,7 @@ class DyTViT(DyTNetwork):
         self.num_heads, self.mlp_ratio = spec['num_heads'], spec['mlp_ratio']
         self.patch_size = patch_size
         self.in_channels = in_channels
-        self.img_size = _pair(img_size)
+        self.img_size = to_pair(img_size)
         self.check_input_size(*self.img_size)
         self.grid_size = tuple(s // patch_size for s in self.img_size)
         if num_reg_tokens < 0:
@@ -177,7 +159,8 @@ class DyTViT(DyTNetwork):
         # prefix tokens that have a position embedding
         self.num_pos_prefix = 0 if no_embed_class else self.num_prefix
         self.variant = variant
-        self.rope_ref_grid = None if rope_ref_grid is None else _pair(rope_ref_grid)
+        self.mlp_act, self.norm_eps = mlp_act, norm_eps
+        self.rope_ref_grid = None if rope_ref_grid is None else to_pair(rope_ref_grid)
         self.window_size = window_size
         self.merge_r = parse_merge(merge)
         self.out_indices = tuple(i % self.depth for i in out_indices)
@@ -291,7 +274,11 @@ class DyTViT(DyTNetwork):
 
     def pool(self, tokens: torch.Tensor, how: str = 'cls_token') -> torch.Tensor:
         """``cls_token`` or ``avg_featmap`` (mean of the image tokens), then ``fc_norm``."""
+        check_choice('ViT pooling', how, ('cls_token', 'avg_featmap'))
         if how == 'cls_token':
+            if self.cls_token is None:
+                raise ValueError("pooling 'cls_token' needs a class token; this ViT was built "
+                                 "with class_token=False: pool with 'avg_featmap'")
             pooled = tokens[:, 0]
         else:
             pooled = tokens[:, self.num_prefix:].mean(dim=1)
@@ -329,11 +316,44 @@ class DyTViT(DyTNetwork):
                 merged += 1
         return merged
 
-    def load_pretrained(self, source) -> None:
-        """Load frozen base weights (a path or a state dict in timm/JAX/DyT naming).
+    def checkpoint_filter(self, state: StateDict) -> StateDict:
+        """Pre-trained ViT tensors fitted to this ViT: a class token it was built without
+        dropped (ViTDet), position embeddings resized to its grid, the final norm or
+        ``fc_norm`` it does not have dropped."""
+        state = self._fit_pos_embed(self._drop_class_token(state))
+        # A ViT built without the final norm (dense features are raw block outputs) has no use
+        # for the checkpoint's; one that pools without fc_norm none for the pooled tokens' norm.
+        unused = tuple(name for name in ('norm.', 'fc_norm.')
+                       if not isinstance(getattr(self, name[:-1]), nn.LayerNorm))
+        return {k: v for k, v in state.items() if not k.startswith(unused)}
 
-        Raises ValueError naming missing, unexpected and mis-shaped keys; only
-        the DyT parameters may be missing.
-        """
-        from .pretrained import load_into
-        load_into(self, source)
+    def _drop_class_token(self, state: StateDict) -> StateDict:
+        """A ViT built without a class token drops the checkpoint's, with its position
+        embedding (the first one of a grid plus one)."""
+        if 'cls_token' not in state or self.cls_token is not None:
+            return state
+        state = {k: v for k, v in state.items() if k != 'cls_token'}
+        pos = state.get('pos_embed')
+        if pos is not None and int(round((pos.shape[1] - 1)**0.5))**2 == pos.shape[1] - 1:
+            state['pos_embed'] = pos[:, 1:]
+        return state
+
+    def _fit_pos_embed(self, state: StateDict) -> StateDict:
+        """Resize ``pos_embed`` (square source grid) to this ViT's grid, bicubic."""
+        pos = state.get('pos_embed')
+        if pos is None or pos.shape == self.pos_embed.shape:
+            return state
+        num_grid = pos.shape[1] - self.num_pos_prefix
+        side = int(round(num_grid**0.5))
+        if side * side != num_grid:
+            return state  # not a square grid: reported as a shape mismatch
+        return dict(state, pos_embed=resize_pos_embed(pos, (side, side), self.grid_size,
+                                                      self.num_pos_prefix))
+
+    def describe(self) -> str:
+        return (f'DyT ViT (arch embed_dims={self.embed_dims}, depth={self.depth}, '
+                f'patch={self.patch_size})')
+
+    def weight_options(self) -> dict:
+        return dict(mlp_act=self.mlp_act, norm_eps=self.norm_eps,
+                    rope_ref_grid=self.rope_ref_grid)
