@@ -8,6 +8,8 @@
     sample.keep_rates, sample.gflops         # what the dispatchers kept, what it cost
 """
 import copy
+import datetime
+import numbers
 import os
 from typing import Optional, Sequence, Union
 
@@ -98,6 +100,18 @@ def inference(model: nn.Module, inputs: Union[str, os.PathLike, Sequence[str]]):
     return samples[0] if single else samples
 
 
+def collective_timeout(cfg: Config) -> datetime.timedelta:
+    """``env_cfg.dist_cfg.timeout`` (seconds, as mmengine's ``init_dist`` reads it), or
+    torch's default of 30 minutes."""
+    seconds = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+    if seconds is None:
+        return dist.default_pg_timeout
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or seconds <= 0:
+        raise ValueError('env_cfg.dist_cfg.timeout must be a number of seconds > 0, got '
+                         f'{seconds!r}')
+    return datetime.timedelta(seconds=seconds)
+
+
 def prepare_distributed(cfg: Config) -> None:
     """Make mmengine's distributed launchers work on machines without GPUs.
 
@@ -118,7 +132,8 @@ def prepare_distributed(cfg: Config) -> None:
             os.environ['MASTER_ADDR'] = nodes.strip()
         os.environ.setdefault('MASTER_PORT', '29500')
     if not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
+        # the timeout after which a collective that a rank never joins (a hung rank) fails
+        dist.init_process_group(backend='gloo', timeout=collective_timeout(cfg))
     wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
     wrapper.update(device_ids=None, broadcast_buffers=False)
     cfg.model_wrapper_cfg = wrapper

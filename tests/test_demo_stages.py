@@ -1,5 +1,6 @@
 """The demo scripts' stages on the real digits files, shrunk to a few iterations."""
 import os.path as osp
+import re
 
 import torch
 from helpers import DIGITS_SOURCE_CONFIG, tiny_digits_cfg
@@ -48,3 +49,24 @@ def test_source_is_pretrained_once_then_adapted_in_a_fresh_dir(digits_root, tmp_
     vit = runner.model.backbone.vit
     assert torch.equal(vit.state_dict()['pos_embed'], exported['pos_embed'])
     assert 0 < trainable_parameters(runner) < sum(p.numel() for p in runner.model.parameters())
+
+
+def test_an_epoch_based_stage_prints_a_line_per_epoch_with_its_eta(digits_root, tmp_path,
+                                                                    capfd):
+    source_cfg = tmp_path / 'source.py'
+    cfg = tiny_digits_cfg(digits_root, '', config=DIGITS_SOURCE_CONFIG)
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=2, val_interval=2)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2)
+    cfg.train_dataloader.dataset.indices = 32  # two iterations of 16 images an epoch
+    cfg.dump(str(source_cfg))
+    work = str(tmp_path / 'work')
+    capfd.readouterr()
+    pretrain_source(str(source_cfg), digits_root, work, 'a ViT', 'accuracy/top1', progress=True)
+    lines = capfd.readouterr().out.splitlines()
+    assert lines[0].startswith('[stage 1] pre-training a ViT on the source domain (log: ')
+    for epoch, line in zip((1, 2), lines[1:3]):
+        assert re.fullmatch(rf'\[stage 1\] epoch {epoch}/2, loss \d+\.\d{{3}}, '
+                            r'ETA \d+:\d\d:\d\d', line), line
+    assert lines[2].endswith('ETA 0:00:00')  # nothing left after the last epoch
+    assert lines[3].startswith('[stage 1] source-domain accuracy/top1 ') and len(lines) == 4

@@ -3,6 +3,7 @@
 Each test reproduces a failure that once passed silently (issue 10) and checks
 the clear error or the safe outcome that replaced it.
 """
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -218,35 +219,45 @@ def test_getattr_in_a_checkpoint_reaches_nothing_but_history_buffer_statistics(t
 
 
 # ------------------------------------------------------- 5. kill -9 during a save
-KILL_DURING_SECOND_SAVE = '''
+# Runs tools/train.py with a SIGKILL at the first write of iter_4 (half of its bytes on disk)
+# or at the first removal of an old checkpoint (after iter_4 is complete).
+KILL_DRIVER = '''
 import os, runpy, signal, sys
 from mmengine.fileio.backends import LocalBackend
 real_put = LocalBackend.put
 def put(self, obj, filepath):
-    if 'iter_4' in str(filepath):  # half of the bytes reach the disk, then SIGKILL
+    if 'iter_4' in str(filepath):
         with open(filepath, 'wb') as f:
             f.write(obj[:len(obj) // 2])
             f.flush()
         os.kill(os.getpid(), signal.SIGKILL)
     return real_put(self, obj, filepath)
-LocalBackend.put = put
+def remove(self, filepath):
+    os.kill(os.getpid(), signal.SIGKILL)
+where = sys.argv.pop(1)  # 'put' or 'remove'
+setattr(LocalBackend, where, {'put': put, 'remove': remove}[where])
 sys.argv = ['tools/train.py', *sys.argv[1:]]
 runpy.run_path('tools/train.py', run_name='__main__')
 '''
 
 
+def _checkpoints(work_dir):
+    return sorted(f for f in os.listdir(work_dir) if '.pth' in f)
+
+
 def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one(digits_root, base_ckpt,
                                                                   tmp_path):
+    # max_keep_ckpts=1 (the VTAB-1K configs): mmengine would remove iter_2 before writing iter_4
     work_dir = tmp_path / 'work'
-    cfg = _cfg(digits_root, base_ckpt, work_dir, val_interval=2)
+    cfg = _cfg(digits_root, base_ckpt, work_dir, val_interval=2,
+               **{'default_hooks.checkpoint.max_keep_ckpts': 1})
     cfg_path = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_path)
     driver = tmp_path / 'kill_driver.py'
-    driver.write_text(KILL_DURING_SECOND_SAVE)
-    proc = run_tool(str(driver), cfg_path)
+    driver.write_text(KILL_DRIVER)
+    proc = run_tool(str(driver), 'put', cfg_path)
     assert proc.returncode == -signal.SIGKILL
-    files = sorted(os.listdir(work_dir))
-    assert 'iter_4.pth' not in files and 'iter_4.pth.partial' in files  # torn, unpublished
+    assert _checkpoints(work_dir) == ['iter_2.pth', 'iter_4.pth.partial']  # torn, unpublished
     assert (work_dir / 'last_checkpoint').read_text().endswith('iter_2.pth')
     assert load_training_state(str(work_dir / 'iter_2.pth'))['meta']['iter'] == 2
 
@@ -255,7 +266,84 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one(digits_root, b
     final = load_training_state(str(work_dir / 'iter_4.pth'))
     assert final['meta']['iter'] == 4
     assert {int(s['step']) for s in final['optimizer']['state'].values()} == {4}
-    assert not [f for f in os.listdir(work_dir) if f.endswith('.partial')]
+    assert _checkpoints(work_dir) == ['iter_4.pth']
+
+
+def test_a_kill_before_an_old_checkpoint_is_removed_keeps_both_until_resumed(
+        digits_root, base_ckpt, tmp_path):
+    work_dir = tmp_path / 'work'
+    cfg = _cfg(digits_root, base_ckpt, work_dir, max_iters=6, val_interval=2,
+               **{'default_hooks.checkpoint.max_keep_ckpts': 1})
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    driver = tmp_path / 'kill_driver.py'
+    driver.write_text(KILL_DRIVER)
+    proc = run_tool(str(driver), 'remove', cfg_path)
+    assert proc.returncode == -signal.SIGKILL
+    # iter_4 was complete and named by last_checkpoint before iter_2 was to be removed
+    assert _checkpoints(work_dir) == ['iter_2.pth', 'iter_4.pth']
+    assert (work_dir / 'last_checkpoint').read_text().endswith('iter_4.pth')
+
+    proc = run_tool('tools/train.py', cfg_path, '--resume')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _checkpoints(work_dir) == ['iter_6.pth']  # the leftover iter_2 went too
+    assert load_training_state(str(work_dir / 'iter_6.pth'))['meta']['iter'] == 6
+
+
+@pytest.mark.skipif(not osp.exists('/dev/full'), reason='needs /dev/full (Linux)')
+def test_a_full_disk_names_the_file_and_keeps_the_previous_checkpoint(digits_root, base_ckpt,
+                                                                      tmp_path):
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    # Every write into iter_4's file fails as on a full file system: the kernel's /dev/full
+    # answers each write with ENOSPC.
+    os.symlink('/dev/full', work_dir / 'iter_4.pth.partial')
+    options = {'default_hooks.checkpoint.max_keep_ckpts': 1}
+    cfg = _cfg(digits_root, base_ckpt, work_dir, val_interval=2, **options)
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    proc = run_tool('tools/train.py', cfg_path)
+    assert proc.returncode == 1
+    assert (f'error: [Errno 28] could not write {work_dir}/iter_4.pth: the file system is full '
+            '(No space left on device). Nothing was replaced') in proc.stderr
+    assert 'continue with --resume' in proc.stderr and 'Traceback' not in proc.stderr
+    # the previous checkpoint is intact and named; no partial file is left to be taken for one
+    assert _checkpoints(work_dir) == ['iter_2.pth']
+    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir / 'iter_2.pth')
+
+    runner = DyTRunner.from_cfg(_cfg(digits_root, base_ckpt, work_dir, val_interval=2,
+                                     resume=True, **options))
+    runner.train()
+    assert runner.iter == 4
+    assert _checkpoints(work_dir) == ['iter_4.pth']
+    assert load_training_state(str(work_dir / 'iter_4.pth'))['meta']['iter'] == 4
+
+
+def _tool(name):
+    """tools/NAME.py as a module, to call its main() in this process."""
+    spec = importlib.util.spec_from_file_location(f'tool_{name}',
+                                                  osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_explicit_resume_that_finds_nothing_is_an_error(digits_root, base_ckpt, tmp_path):
+    train = _tool('train')
+    cfg_path = str(tmp_path / 'cfg.py')
+    _cfg(digits_root, base_ckpt, tmp_path / 'unused').dump(cfg_path)
+    work_dir = tmp_path / 'work_dirs' / 'typo'
+    for found in ('the directory does not exist', 'it holds no last_checkpoint and no checkpoint'):
+        with pytest.raises(SystemExit) as info:
+            train.main([cfg_path, '--resume', '--work-dir', str(work_dir)])
+        assert str(info.value).startswith(
+            f'error: --resume found nothing to continue from in the work dir {work_dir} '
+            f'({found}). Check --work-dir')
+        work_dir.mkdir(parents=True, exist_ok=True)
+    assert not os.listdir(work_dir)  # nothing trained, nothing written
+    with pytest.raises(SystemExit, match=f'error: --resume {work_dir}/iter_2.pth: no such '
+                       'checkpoint file'):
+        train.main([cfg_path, '--resume', str(work_dir / 'iter_2.pth')])
 
 
 def test_resume_that_finds_nothing_to_resume_among_checkpoints_is_an_error(
@@ -375,3 +463,69 @@ def test_demo_configs_save_along_the_way_and_keep_the_last_two(config):
     length = loop.get('max_epochs') or loop.get('max_iters')
     assert 0 < hook.interval < length and hook.max_keep_ckpts == 2
 
+
+
+# ------------------------------------------------ 8. config errors a user makes (issue 27)
+@pytest.mark.parametrize('options,error,message', [
+    ({'model.dyt_loss.target_rate': 1.5}, ValueError,
+     r'target keep rate r must lie in \(0, 1\], got 1.5'),
+    ({'model.dyt_loss.target_rate': '0.5'}, TypeError,
+     r"dyt_loss target_rate must be a number, got '0.5' \(a str\); write it without quotes"),
+    ({'model.dyt_loss.rate_weight': None}, TypeError,
+     r'dyt_loss rate_weight must be a number, got None'),
+    ({'model.dyt_loss.target_rat': 0.5}, TypeError, "unexpected keyword argument 'target_rat'"),
+    ({'model.backbone.bottlenek': 8}, TypeError, "unexpected keyword argument 'bottlenek'"),
+    ({'model.backbone.dispatch': dict(type='Nope')}, ValueError,
+     r"unknown dispatch type 'Nope'; dyt-mm registers TokenDispatcher"),
+])
+def test_a_config_error_is_named_when_the_runner_is_built(digits_root, base_ckpt, tmp_path,
+                                                          options, error, message):
+    with pytest.raises(error, match=message):  # building, before any data is read
+        DyTRunner.from_cfg(_cfg(digits_root, base_ckpt, tmp_path, **options))
+
+
+def test_a_dict_in_cfg_options_says_how_to_write_it(digits_root, base_ckpt, tmp_path, capsys):
+    cfg_path = str(tmp_path / 'cfg.py')
+    _cfg(digits_root, base_ckpt, tmp_path / 'work').dump(cfg_path)
+    option = "custom_hooks=[dict(type='DyTHook', tau=0)]"
+    for tool, args in (('train', [cfg_path]), ('test', [cfg_path, 'x.pth'])):
+        with pytest.raises(SystemExit) as info:
+            _tool(tool).parse_args([*args, '--cfg-options', option])
+        assert info.value.code == 2  # a usage error, not mmengine's RecursionError
+        err = capsys.readouterr().err
+        assert f'--cfg-options: cannot read "{option}"' in err
+        assert 'Here: custom_hooks.0.type=DyTHook custom_hooks.0.tau=0' in err
+    # written as suggested, the value reaches the hook, which names it
+    args = _tool('train').parse_args([cfg_path, '--cfg-options', 'custom_hooks.0.tau=0'])
+    assert args.cfg_options == {'custom_hooks.0.tau': 0}
+    with pytest.raises(SystemExit):
+        _tool('train').parse_args([cfg_path, '--cfg-options', 'custom_hooks'])
+    assert "--cfg-options: 'custom_hooks' is not KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not osp.exists('/dev/full'), reason='needs /dev/full (Linux)')
+def test_the_previous_best_checkpoint_stays_until_the_new_one_is_written(digits_root, base_ckpt,
+                                                                         tmp_path):
+    from dyt_mm.engine.checkpoint_hook import SafeCheckpointHook
+    cfg = _cfg(digits_root, base_ckpt, tmp_path, **{
+        'default_hooks.checkpoint.save_best': 'accuracy/top1',
+        'default_hooks.checkpoint.max_keep_ckpts': 1})
+    runner = DyTRunner.from_cfg(cfg)
+    hook = next(h for h in runner.hooks if isinstance(h, SafeCheckpointHook))
+    hook.before_train(runner)
+
+    def best_files():
+        return sorted(f for f in os.listdir(tmp_path) if f.startswith('best'))
+
+    for step, accuracy in ((0, 50.0), (1, 60.0)):  # a better score replaces the best file
+        runner.train_loop._iter = step
+        hook._save_best_checkpoint(runner, {'accuracy/top1': accuracy})
+        assert best_files() == [f'best_accuracy_top1_iter_{step}.pth']
+    runner.train_loop._iter = 2
+    os.symlink('/dev/full', tmp_path / 'best_accuracy_top1_iter_2.pth.partial')  # disk full
+    with pytest.raises(OSError, match='could not write .*best_accuracy_top1_iter_2.pth: the file '
+                       'system is full'):
+        hook._save_best_checkpoint(runner, {'accuracy/top1': 70.0})
+    # mmengine removes the previous best before writing the new one
+    assert best_files() == ['best_accuracy_top1_iter_1.pth']
+    assert load_tensors(str(tmp_path / 'best_accuracy_top1_iter_1.pth'))['meta']['iter'] == 1

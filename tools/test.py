@@ -24,8 +24,8 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.apis import init_default_scope_of, prepare_distributed
 from dyt_mm.utils.checkpoint import CheckpointError
-from dyt_mm.utils.cli import check_config_and_checkpoint
-from mmengine.config import Config, DictAction
+from dyt_mm.utils.cli import check_config_and_checkpoint, config_options_action
+from mmengine.config import Config
 
 
 def parse_args(argv=None):
@@ -36,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump the predictions to this pickle file')
     parser.add_argument('--force', action='store_true',
                         help='replace an existing results file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=config_options_action(),
                         help='override settings in the config, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')

@@ -21,10 +21,11 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
     sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
-from dyt_mm.apis import init_default_scope_of, prepare_distributed
+from dyt_mm.apis import collective_timeout, init_default_scope_of, prepare_distributed
 from dyt_mm.engine.runner import ResumeError
-from dyt_mm.utils.checkpoint import CheckpointError
-from mmengine.config import Config, DictAction
+from dyt_mm.utils.checkpoint import CheckpointError, CheckpointWriteError
+from dyt_mm.utils.cli import config_options_action
+from mmengine.config import Config
 
 
 def parse_args(argv=None):
@@ -43,7 +44,7 @@ def parse_args(argv=None):
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the real batch size (auto_scale_lr in the config)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=config_options_action(),
                         help='override settings in the config, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
@@ -92,6 +93,39 @@ def check_work_dir(cfg: Config, args) -> None:
                          'give --force to train over it')
 
 
+def check_resume_source(cfg: Config, args) -> None:
+    """An explicit --resume that finds nothing is an error, not a silent fresh start."""
+    if args.resume is None:
+        return
+    if args.resume != 'auto':
+        if not osp.isfile(args.resume):
+            raise SystemExit(f'error: --resume {args.resume}: no such checkpoint file')
+        return
+    work_dir = cfg.work_dir
+    if not osp.isdir(work_dir):
+        found = 'the directory does not exist'
+    elif osp.isfile(osp.join(work_dir, 'last_checkpoint')) or glob.glob(
+            osp.join(glob.escape(work_dir), '*.pth*')):
+        return  # DyTRunner resumes from it, or says why it cannot
+    else:
+        found = 'it holds no last_checkpoint and no checkpoint'
+    raise SystemExit(f'error: --resume found nothing to continue from in the work dir '
+                     f'{work_dir} ({found}). Check --work-dir (by default '
+                     'work_dirs/<config name>), name the checkpoint with --resume PATH, or '
+                     'leave out --resume to start a new run')
+
+
+def collective_timed_out(error: RuntimeError, cfg: Config) -> str:
+    """The message for a collective that ran out of time; '' for any other error."""
+    if 'timed out' not in str(error).lower() or cfg.get('launcher', 'none') == 'none':
+        return ''
+    from mmengine.dist import get_rank
+    seconds = collective_timeout(cfg).total_seconds()
+    return (f'error: rank {get_rank()}: a collective operation timed out after {seconds:g} s '
+            '(env_cfg.dist_cfg.timeout): another rank stopped taking part (hung, e.g. in data '
+            f'loading, or died). {type(error).__name__}: {str(error).strip()[:300]}')
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
@@ -101,6 +135,7 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     cfg = merge_args(cfg, args)
     check_work_dir(cfg, args)
+    check_resume_source(cfg, args)
     init_default_scope_of(cfg)
     prepare_distributed(cfg)
 
@@ -109,8 +144,13 @@ def main(argv=None):
     runner = RUNNERS.build(cfg)
     try:
         runner.train()
-    except (CheckpointError, ResumeError, FloatingPointError) as error:
+    except (CheckpointError, CheckpointWriteError, ResumeError, FloatingPointError) as error:
         raise SystemExit(f'error: {error}')
+    except RuntimeError as error:
+        message = collective_timed_out(error, cfg)
+        if not message:
+            raise
+        raise SystemExit(message) from error
 
 
 if __name__ == '__main__':

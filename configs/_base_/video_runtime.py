@@ -6,3 +6,6 @@ runner_type = 'DyTRunner'  # tensor-only loading of checkpoints, full unpickling
 # tau = 5 constant as in the paper. The hook logs keep rates and backbone GFLOPs at train/val/test;
 # for video they are per frame (the ViT sees every frame as one image).
 custom_hooks = [dict(type='DyTHook', tau=5.0)]
+# A rank that hangs (stuck in data loading, say) makes the others wait in a collective; after
+# this many seconds they stop with an error naming env_cfg.dist_cfg.timeout (torch's default).
+env_cfg = dict(dist_cfg=dict(timeout=1800))

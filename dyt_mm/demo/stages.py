@@ -1,5 +1,6 @@
 """The steps the three demo scripts (tools/demo/) have in common."""
 import argparse
+import datetime
 import os.path as osp
 import sys
 import time
@@ -9,6 +10,7 @@ from typing import List, Optional, Sequence, Tuple
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner import EpochBasedTrainLoop
 
 from ..engine import DyTRunner
 from ..models.dyt.pretrained import export_backbone
@@ -30,12 +32,15 @@ def demo_parser(doc: str, data_root: str, work_dir: str,
 
 @HOOKS.register_module()
 class DemoProgressHook(Hook):
-    """Prints ``<prefix> iteration i/N, loss x`` to the terminal every ``interval`` iterations.
+    """Prints a progress line with its ETA to the terminal: after every epoch of an
+    epoch-based run (``<prefix> epoch e/E, loss x, ETA h:mm:ss``), every ``interval``
+    iterations of an iteration-based one (``<prefix> iteration i/N, ...``).
 
-    The stream is the one ``sys.stdout`` was when the hook was built, so the
-    lines reach the terminal while a run's other prints go to its log.
+    The ETA is the one mmengine's ``IterTimerHook`` keeps in the message hub. The stream
+    is the one ``sys.stdout`` was when the hook was built, so the lines reach the
+    terminal while a run's other prints go to its log.
     """
-    priority = 'VERY_LOW'
+    priority = 'VERY_LOW'  # after IterTimerHook has updated the ETA
 
     def __init__(self, prefix: str, interval: int = 50):
         self.prefix = prefix
@@ -43,11 +48,23 @@ class DemoProgressHook(Hook):
         self.stream = sys.stdout
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            return
         if self.every_n_train_iters(runner, self.interval) or self.is_last_train_iter(runner):
-            loss = (f", loss {outputs['loss'].item():.3f}" if outputs and 'loss' in outputs
-                    else '')
-            print(f'{self.prefix} iteration {runner.iter + 1}/{runner.max_iters}{loss}',
-                  file=self.stream, flush=True)
+            self._print(runner, f'iteration {runner.iter + 1}/{runner.max_iters}', window=1)
+
+    def after_train_epoch(self, runner) -> None:
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            self._print(runner, f'epoch {runner.epoch + 1}/{runner.max_epochs}',
+                        window=len(runner.train_dataloader))
+
+    def _print(self, runner, step: str, window: int) -> None:
+        hub = runner.message_hub
+        loss = (f", loss {hub.get_scalar('train/loss').mean(window):.3f}"
+                if 'train/loss' in hub.log_scalars else '')
+        eta = hub.get_info('eta')
+        eta = f', ETA {datetime.timedelta(seconds=round(eta))}' if eta is not None else ''
+        print(f'{self.prefix} {step}{loss}{eta}', file=self.stream, flush=True)
 
 
 def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = '',
@@ -55,8 +72,8 @@ def demo_config(config: str, data_root: str, work_dir: str, run_prefix: str = ''
     """The config with its data under ``data_root`` and a fresh, timestamped work dir.
 
     A run never writes into an earlier run's folder. Only warnings of the
-    Runner reach the terminal (and, given a ``progress`` prefix, a line every
-    50 iterations); its full log is in ``<work dir>/<time>/``.
+    Runner reach the terminal (and, given a ``progress`` prefix, a line per
+    epoch or every 50 iterations, with the ETA); its full log is in ``<work dir>/<time>/``.
     """
     cfg = Config.fromfile(config)
     for loader in DATALOADERS:
@@ -87,7 +104,7 @@ def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
 
     The stand-in for a downloaded IN-21K checkpoint. Later runs reuse
     ``<work_dir>/source_vit.pth``; ``metric`` is the validation score printed;
-    ``progress`` prints a line every 50 iterations.
+    ``progress`` prints a line per epoch (or every 50 iterations) with its ETA.
     """
     base = osp.join(work_dir, 'source_vit.pth')
     if osp.isfile(base):

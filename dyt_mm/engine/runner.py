@@ -7,14 +7,16 @@ import re
 
 import torch
 
+from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
-from mmengine.registry import RUNNERS
+from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
-from ..utils.checkpoint import PARTIAL_SUFFIX, load_tensors, load_training_state, publish
+from ..utils.checkpoint import (PARTIAL_SUFFIX, load_tensors, load_training_state, publish,
+                                writing)
 from ..utils.peft import DDP_PREFIX, fit_checkpoint
-
+from .checkpoint_hook import SafeCheckpointHook
 
 
 class ResumeError(RuntimeError):
@@ -35,7 +37,13 @@ class DyTRunner(Runner):
       is refused. Auto-resume in a work dir whose checkpoints cannot be found
       through ``last_checkpoint`` is an error, not a fresh start.
     * ``save_checkpoint`` writes ``NAME.partial``, syncs it and renames it, so a
-      kill leaves the previous checkpoint or the new one, never a torn file.
+      kill leaves the previous checkpoint or the new one, never a torn file; a
+      write that fails (a full disk) is a
+      :class:`~dyt_mm.utils.checkpoint.CheckpointWriteError` naming the file.
+    * Every ``CheckpointHook`` of a config is a
+      :class:`~dyt_mm.engine.checkpoint_hook.SafeCheckpointHook`: old
+      checkpoints are removed only after the new one is complete and
+      ``last_checkpoint`` names it, whatever ``max_keep_ckpts`` is.
     * The config is dumped beside the logs of this run (``log_dir``); the copy in
       ``work_dir`` is written by a new training run only, so testing a trained
       run (``tools/test.py`` builds no train loop) never rewrites its config.
@@ -100,11 +108,20 @@ class DyTRunner(Runner):
         if not osp.isdir(out_dir):  # a remote storage backend: its own semantics
             return super().save_checkpoint(out_dir, filename, *args, **kwargs)
         # mmengine writes with a plain open(); we let it write NAME.partial and
-        # publish the file with an atomic rename once it is on disk.
-        super().save_checkpoint(out_dir, filename + PARTIAL_SUFFIX, *args, **kwargs)
-        if self.rank != 0:
-            return
-        publish(osp.join(out_dir, filename))
+        # publish the file with an atomic rename once it is on disk. A failed write
+        # (a full disk) names the file and leaves no partial one.
+        path = osp.join(out_dir, filename)
+        with writing(path):
+            super().save_checkpoint(out_dir, filename + PARTIAL_SUFFIX, *args, **kwargs)
+            if self.rank == 0:
+                publish(path)
+
+    def register_hook(self, hook, priority=None) -> None:
+        """Every mmengine ``CheckpointHook`` of a config becomes a :class:`SafeCheckpointHook`
+        (old checkpoints are removed only once the new one is complete)."""
+        if isinstance(hook, dict) and _is_mmengine_checkpoint_hook(hook.get('type')):
+            hook = dict(hook, type=SafeCheckpointHook)
+        super().register_hook(hook, priority)
 
     def _check_finite_weights(self, filename: str) -> None:
         model = self.model.module if is_model_wrapper(self.model) else self.model
@@ -135,6 +152,12 @@ class DyTRunner(Runner):
                 isinstance(f, _ExplainGpuNumber) for f in logger.filters):
             logger.addFilter(_ExplainGpuNumber())
         return logger
+
+
+def _is_mmengine_checkpoint_hook(hook_type) -> bool:
+    if isinstance(hook_type, str):
+        hook_type = HOOKS.get(hook_type)  # the default scope's registry, then mmengine's
+    return hook_type is CheckpointHook
 
 
 def _no_deprecation_notices(record: logging.LogRecord) -> bool:

@@ -20,6 +20,8 @@ all (empty, truncated, random bytes) raise :class:`CheckpointError` naming the
 file. :func:`compare_states` says how a state dict fails to fit a model's. Writes are atomic
 (:func:`atomic_save`): a kill mid-write leaves the old file or the new one.
 """
+import contextlib
+import errno
 import functools
 import os
 import pickle
@@ -210,11 +212,45 @@ def register_safe_mmengine_loader() -> None:
 PARTIAL_SUFFIX = '.partial'  # a file being written; published by an atomic rename
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint (or the pointer to it) could not be written; the earlier files are intact."""
+
+
+@contextlib.contextmanager
+def writing(path: str):
+    """Writes of ``path + PARTIAL_SUFFIX`` that fail (a full disk, a quota, no permission)
+    end in a :class:`CheckpointWriteError` naming ``path``; the partial file is removed, so
+    nothing (``--resume`` included) can take it for a checkpoint."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, CheckpointWriteError):
+            raise
+        with contextlib.suppress(OSError):
+            os.remove(path + PARTIAL_SUFFIX)
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason = f'the file system is full ({err.strerror})'
+        else:
+            reason = f'{type(err).__name__}: {err}'
+        raise CheckpointWriteError(
+            err.errno, f'could not write {path}: {reason}. Nothing was replaced: the files '
+            'saved before it are intact; make room and continue with --resume') from err
+
+
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` to ``path`` so that a kill leaves the old file or the new one."""
-    with open(path + PARTIAL_SUFFIX, 'wb') as f:
-        torch.save(obj, f)
-    publish(path)
+    with writing(path):
+        with open(path + PARTIAL_SUFFIX, 'wb') as f:
+            torch.save(obj, f)
+        publish(path)
+
+
+def atomic_write_text(text: str, path: str) -> None:
+    """Write a small text file (``last_checkpoint``) so that a kill leaves old or new."""
+    with writing(path):
+        with open(path + PARTIAL_SUFFIX, 'w') as f:
+            f.write(text)
+        publish(path)
 
 
 def publish(path: str) -> None:

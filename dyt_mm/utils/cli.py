@@ -47,7 +47,6 @@ def positive_float(text: str) -> float:
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     """What every speed tool takes: the model, the inputs, the timing protocol."""
-    from mmengine.config import DictAction
     parser.add_argument('config', help='model config file')
     parser.add_argument('--checkpoint', help='full or adapter-only checkpoint (tensors only)')
     parser.add_argument('--batch-size', type=int_at_least(1), default=32)
@@ -61,7 +60,7 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
                         help='random inputs of this size: H W (images), T H W (clips)')
     parser.add_argument('--threads', type=int_at_least(1),
                         help='torch threads (default: torch\'s choice)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=config_options_action(),
                         help='override settings in the config, key=value')
 
 
@@ -121,3 +120,47 @@ def plot_suffixes() -> Sequence[str]:
     """The file extensions matplotlib's ``savefig`` writes."""
     from matplotlib.backend_bases import FigureCanvasBase
     return tuple(f'.{ext}' for ext in sorted(FigureCanvasBase.get_supported_filetypes()))
+
+
+def config_options_action() -> type:
+    """``--cfg-options``: mmengine's ``DictAction``, but a value it cannot read is a usage
+    error that says how to write it (mmengine itself recurses until ``RecursionError`` on a
+    ``dict(...)`` inside a list, and fails to unpack an item without ``=``)."""
+    from mmengine.config import DictAction
+
+    class ConfigOptions(DictAction):
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            for item in values or []:
+                if '=' not in item:
+                    parser.error(f'{option_string}: {item!r} is not KEY=VALUE')
+                try:
+                    super().__call__(parser, namespace, [item], option_string)
+                except RecursionError:
+                    parser.error(f'{option_string}: cannot read {item!r}. {CFG_OPTIONS_HELP} '
+                                 f'Here: {_field_by_field(item)}')
+
+    return ConfigOptions
+
+
+CFG_OPTIONS_HELP = (
+    'A value on the command line is a number, a string, True/False/None, or a list or tuple '
+    'of them ([1,2] or (1,2)); a dict inside (dict(...) or {...}) is not understood. Set '
+    'one field at a time, the items of a list by their index (custom_hooks.0.tau=1.0), or '
+    'write the value in a config file that inherits this one (_base_ = ...).')
+
+
+_QUOTES = '\'"'
+
+
+def _field_by_field(item: str) -> str:
+    """``key=[dict(a=1), dict(b=2)]`` -> ``key.0.a=1 key.1.b=2``, the form ``DictAction`` reads."""
+    import re
+    key, value = item.split('=', 1)
+    in_list = value.lstrip().startswith(('[', '('))
+    fields = []
+    for index, body in enumerate(re.findall(r'dict\(([^()]*)\)', value)):
+        prefix = f'{key}.{index}' if in_list else key
+        fields += [f'{prefix}.{name}={text.strip().strip(_QUOTES)}'
+                   for name, text in re.findall(r'(\w+)\s*=\s*([^,]+)', body)]
+    return ' '.join(fields) if fields else f'{key}.FIELD=VALUE'

@@ -48,12 +48,13 @@ def main():
     counts = write_digits(args.data_root)
     print(f'[data] digits in {args.data_root}: ' + ', '.join(f'{k} {v}' for k, v in counts.items()))
     base = args.base or pretrain_source(SOURCE_CONFIG, args.data_root, args.work_dir,
-                                        'a ViT', 'accuracy/top1')
+                                        'a ViT', 'accuracy/top1', progress=True)
     candidates, top1 = [], []
     for i, (name, config) in enumerate(METHODS):
         print(f'[method {i + 1}/{len(METHODS)}] {name}', flush=True)
         work_dir = osp.join(args.work_dir, 'compare', config.split('_')[0])
-        runner, metrics = adapt(osp.join(DEMO, config), args.data_root, work_dir, base, name)
+        runner, metrics = adapt(osp.join(DEMO, config), args.data_root, work_dir, base, name,
+                                progress=True)
         top1.append(metrics['accuracy/top1'])
         print(f'[method {i + 1}/{len(METHODS)}] {name}: target top-1 {top1[-1]:.1f} %',
               flush=True)

@@ -52,8 +52,8 @@ def main():
     counts = write_digits(args.data_root)
     print(f'[data] digits in {args.data_root}: ' + ', '.join(f'{k} {v}' for k, v in counts.items()))
     base = args.base or pretrain_source(SOURCE_CONFIG, args.data_root, args.work_dir,
-                                        'a ViT', 'accuracy/top1')
-    runner, metrics = adapt(TARGET_CONFIG, args.data_root, args.work_dir, base)
+                                        'a ViT', 'accuracy/top1', progress=True)
+    runner, metrics = adapt(TARGET_CONFIG, args.data_root, args.work_dir, base, progress=True)
 
     print(f'[speed] sparse vs complete backbone on {SPEED_BATCH} test images')
     speed = compare_modes(runner.model.backbone, test_batch(runner), num_iters=20, warmup=3)

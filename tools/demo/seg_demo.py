@@ -40,8 +40,8 @@ def main():
     counts = write_seg_shapes(args.data_root)
     print(f'[data] shapes in {args.data_root}: ' + ', '.join(f'{k} {v}' for k, v in counts.items()))
     base = args.base or pretrain_source(SOURCE_CONFIG, args.data_root, args.work_dir,
-                                        'a ViT UperNet', 'mIoU')
-    runner, metrics = adapt(TARGET_CONFIG, args.data_root, args.work_dir, base)
+                                        'a ViT UperNet', 'mIoU', progress=True)
+    runner, metrics = adapt(TARGET_CONFIG, args.data_root, args.work_dir, base, progress=True)
 
     print_table('DyT segmentation demo', [
         ('target mIoU (sparse, sliding window)', f"{metrics['mIoU']:.1f} %  (aAcc "

@@ -39,7 +39,7 @@ def main():
     init_default_scope('mmaction')
     counts = write_video_clips(args.data_root)
     print(f'[data] mp4 clips in {args.data_root}: train {counts["train"]}, val {counts["val"]}')
-    cfg = demo_config(CONFIG, args.data_root, args.work_dir)
+    cfg = demo_config(CONFIG, args.data_root, args.work_dir, progress='[train]')
     print(f'[train] tiny DyT video model -> {cfg.work_dir}')
     runner = DyTRunner.from_cfg(cfg)
     runner.train()

@@ -1,4 +1,5 @@
 """The DyT training terms shared by every task."""
+import numbers
 from typing import Dict, Optional
 
 import torch
@@ -56,10 +57,15 @@ class DyTObjective:
 
     def __init__(self, target_rate: float = 0.5, rate_weight: float = 2.0,
                  complete_weight: float = 1.0, distill_weight: float = 1.0):
+        weights = (('rate_weight', rate_weight), ('complete_weight', complete_weight),
+                   ('distill_weight', distill_weight))
+        for name, value in (('target_rate', target_rate), *weights):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f'dyt_loss {name} must be a number, got {value!r} (a '
+                                f'{type(value).__name__}); write it without quotes')
         if not 0.0 < target_rate <= 1.0:
             raise ValueError(f'target keep rate r must lie in (0, 1], got {target_rate!r}')
-        for name, value in (('rate_weight', rate_weight), ('complete_weight', complete_weight),
-                            ('distill_weight', distill_weight)):
+        for name, value in weights:
             if value < 0:
                 raise ValueError(f'{name} must be >= 0, got {value!r}')
         self.target_rate = target_rate
