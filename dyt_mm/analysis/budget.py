@@ -18,8 +18,9 @@ from torch import nn
 
 from ..models.dyt import (calibrate_budget, dyt_mode, set_threshold_offsets,
                           threshold_offsets)
+from ..utils.loaders import calibration_loader
 from .flops import ModelFlops, dispatch_summary, model_flops
-from .inputs import calibration_loader, test_loader
+from .inputs import test_loader
 from .loading import dyt_parts
 from .probe import DispatchProbe
 from .reports import benchmark_inputs
