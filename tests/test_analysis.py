@@ -14,14 +14,19 @@ from helpers import REPO, TINY_VIT, run_tool, save_random_base, tiny_digits_cfg
 from PIL import Image
 
 import dyt_mm
-from dyt_mm.analysis import (benchmark_report, build_model, calibrate_keep_rate, compare_modes,
-                             dyt_parts, load_config, model_flops, peak_forward_memory,
-                             random_backbone_inputs, run_on_inputs, visualize_dispatch)
-from dyt_mm.analysis.speed import LinearLayersAlone
+from dyt_mm.analysis import (benchmark_report, build_model, compare_modes, dyt_parts, load_config,
+                             model_flops, peak_forward_memory, random_backbone_inputs,
+                             run_on_inputs, visualize_dispatch)
+from dyt_mm.analysis.compare import Candidate, compare_candidates
+from dyt_mm.analysis.gemm_floor import LinearLayersAlone
+from dyt_mm.analysis.reports import speedup_line, speedup_summary, unreliable_lines
+from dyt_mm.analysis.speed import backbone_model_flops
+from dyt_mm.analysis.timing import reliability, speedup, time_interleaved
 from dyt_mm.analysis.toolbox import model_input, toolbox_of
 from dyt_mm.analysis.visualize import highlight, token_map
 from dyt_mm.engine import DyTRunner
 from dyt_mm.models.dyt import TokenDispatcher, ViTFlops
+from dyt_mm.models.dyt.calibration import calibrate_keep_rate
 
 
 def demo_config(toolbox_folder):
@@ -148,22 +153,23 @@ def test_bad_shape_is_an_error_naming_the_allowed_sizes(cls_cfg):
 # ------------------------------------------------------------------- speed
 def test_calibration_makes_every_site_keep_the_rate(cls_cfg):
     model = model_with_busy_dispatchers(cls_cfg)
+    backbone, _ = dyt_parts(model)
     x = random_backbone_inputs(model, 8)
-    assert calibrate_keep_rate(model, x, 0.3) == pytest.approx(0.3, abs=0.01)
+    assert calibrate_keep_rate(backbone, x, 0.3) == pytest.approx(0.3, abs=0.01)
     masks = run_on_inputs(model, x, 'sparse').calls[0].masks
     tokens = masks.shape[0] * masks.shape[2]
     per_site = masks.mean(dim=(0, 2))
     assert torch.allclose(per_site, torch.full_like(per_site, 0.3), atol=1.5 / tokens)
-    assert calibrate_keep_rate(model, x, 1.0) == 1.0
+    assert calibrate_keep_rate(backbone, x, 1.0) == 1.0
     with pytest.raises(ValueError, match='keep rate must lie in'):
-        calibrate_keep_rate(model, x, 1.5)
+        calibrate_keep_rate(backbone, x, 1.5)
 
 
 def test_compare_modes_reports_speed_against_the_flops_ceiling(cls_cfg):
     model = model_with_busy_dispatchers(cls_cfg)
     backbone, vit = dyt_parts(model)
     x = random_backbone_inputs(model, 4)
-    calibrate_keep_rate(model, x, 0.5)
+    calibrate_keep_rate(backbone, x, 0.5)
     ticks = []
     result = compare_modes(backbone, x, num_iters=3, warmup=1, progress=lambda: ticks.append(1))
     assert len(ticks) == 6 and vit.mode == 'masked'  # both modes timed; mode restored
@@ -213,7 +219,7 @@ def test_sparse_peak_memory_stays_below_complete_when_a_layer_keeps_every_token(
     model = model_with_busy_dispatchers(cls_cfg)
     backbone, vit = dyt_parts(model)
     x = random_backbone_inputs(model, 16)
-    calibrate_keep_rate(model, x, 0.5)
+    calibrate_keep_rate(backbone, x, 0.5)
     with torch.no_grad():
         vit.blocks[0].dispatchers['mlp'].gate.bias.fill_(1e4)  # early layers often keep all
 
@@ -229,6 +235,78 @@ def test_sparse_peak_memory_stays_below_complete_when_a_layer_keeps_every_token(
     # token); a gathered copy of the tokens would be embed_dims * 4 bytes per token.
     bookkeeping = 16 * x.shape[0] * (masks.shape[-1] + vit.num_prefix)
     assert peak('sparse') <= peak('complete') + bookkeeping
+
+
+# ------------------------------------------------------------- reliability
+def test_a_speedup_far_above_its_ceiling_is_marked(cls_cfg):
+    """Real timings of a run that does a 256th of the work (1 image of 32 px against 64 of
+    64 px): judged against the ceiling of a like-for-like comparison (1x) the speedup is
+    implausible, against the FLOPs ratio of what really ran it is not."""
+    model = build_model(cls_cfg)
+    backbone, vit = dyt_parts(model)
+    big, small = torch.randn(64, 3, 64, 64), torch.randn(1, 3, 32, 32)
+
+    def forward(x):
+        @torch.no_grad()
+        def run():
+            with dyt_mm.dyt_mode(vit, 'complete'):
+                backbone(x)
+        return run
+
+    timings = time_interleaved(dict(big=forward(big), small=forward(small)), big.device,
+                               num_iters=3, warmup=1)
+    measured = speedup(timings, 'big', 'small')
+    flops_ratio = (len(big) * backbone_model_flops(backbone, big).complete() /
+                   backbone_model_flops(backbone, small).complete())
+    judged = reliability(timings, dict(speedup=(measured, 1.0)), max_load=1e6)
+    assert judged['unreliable'] == [
+        f'speedup {measured:.3f}x is far above its ceiling 1.000x (over 1.5x it): not what '
+        'the runs can gain; too few warm-up rounds, or load that hit one run more than another']
+    assert measured < flops_ratio
+    assert reliability(timings, dict(speedup=(measured, flops_ratio)),
+                       max_load=1e6)['unreliable'] == []
+
+
+def test_a_measurement_on_a_loaded_machine_is_marked(cls_cfg):
+    model = model_with_busy_dispatchers(cls_cfg)
+    backbone, _ = dyt_parts(model)
+    x = random_backbone_inputs(model, 4)
+    # the timing itself puts load on the machine: above a limit of 0.001
+    loaded = compare_modes(backbone, x, num_iters=3, warmup=1, measure_memory=False,
+                           max_load=0.001)
+    assert loaded['load_average'] > 0.001 and loaded['max_load'] == 0.001
+    reason = (f"the machine was loaded: 1-minute load average {loaded['load_average']:.2f} "
+              'above the limit 0.001')
+    # (a tiny model's few timed calls may also land far above the ceiling: a second reason)
+    assert loaded['unreliable'][0] == reason
+    assert f'  [UNRELIABLE: {reason}' in speedup_summary(loaded)
+    assert unreliable_lines(loaded)[0] == f'UNRELIABLE: {reason}'
+    assert '[UNRELIABLE, see below]' in speedup_line(loaded)
+    calm = compare_modes(backbone, x, num_iters=3, warmup=1, measure_memory=False, max_load=1e6)
+    assert not any('loaded' in r for r in calm['unreliable'])
+    assert ('UNRELIABLE' in speedup_summary(calm)) == bool(calm['unreliable'])
+    with pytest.raises(ValueError, match='load limit must be a number >= 0, got -1'):
+        compare_modes(backbone, x, num_iters=1, warmup=0, measure_memory=False, max_load=-1)
+
+
+def test_methods_are_compared_in_one_interleaved_loop(cls_cfg, digits_root, base_ckpt,
+                                                     tmp_path):
+    full = tiny_digits_cfg(digits_root, str(tmp_path), base_ckpt,
+                           config=osp.join(REPO, 'configs/demo/full_vit-tiny-p4_digits-target.py'))
+    candidates = [Candidate(name, cfg, build_model(cfg)) for name, cfg in
+                  (('dyt', cls_cfg), ('full', full))]
+    messages = []
+    report = compare_candidates(candidates, batch_size=4, num_iters=2, warmup=0,
+                                progress=messages.append, max_load=0.001)
+    for stage in ('inference', 'train_step'):
+        assert [m for m in messages if m.startswith(f'[{stage}] round')] == [
+            f'[{stage}] round 1/2', f'[{stage}] round 2/2']
+        assert any(r.startswith(f'{stage}: the machine was loaded') for r in report['unreliable'])
+    dyt, dense = report['rows']
+    assert dyt['speed_ratio'] == 1.0 and dense['keep_rate'] == 1.0 > dyt['keep_rate']
+    assert dense['speed_ratio'] == pytest.approx(dense['inference_throughput'] /
+                                                 dyt['inference_throughput'])
+    assert dense['train_step_seconds'] > 0 and report['load_average'] > 0.001
 
 
 def test_peak_memory_is_the_largest_live_allocation_of_a_run():
@@ -327,10 +405,14 @@ def test_benchmark_runs_both_modes_and_reports(trained):
     cfg_path, ckpt = trained
     proc = run_tool('tools/analysis/benchmark.py', cfg_path, '--checkpoint', ckpt,
                     '--batch-size', '4', '--num-iters', '2', '--warmup', '1',
-                    '--calibrate-rate', '0.5', '--threads', '1')
+                    '--calibrate-rate', '0.5', '--threads', '1', '--max-load', '0.001')
     assert proc.returncode == 0, proc.stderr
     report = last_json(proc.stdout)
     assert report['calibrated_keep_rate'] == report['keep_rate'] == 0.5
+    # measured on a loaded machine (above the limit given): the output says so
+    assert report['unreliable'][0].startswith('the machine was loaded')
+    assert '[UNRELIABLE, see below]' in proc.stdout
+    assert f"UNRELIABLE: {report['unreliable'][0]}" in proc.stdout.splitlines()
     assert report['efficiency'] == pytest.approx(report['speedup'] / report['ceiling'])
     assert report['peak_memory_sparse_mb'] <= report['peak_memory_complete_mb']
     assert '4/4' in proc.stderr  # the progress bar

@@ -211,12 +211,16 @@ def test_budget_sweep_writes_table_json_and_plot(calibrated_run, tmp_path):
     out = str(tmp_path / 'curve.png')
     args = ['tools/analysis/budget_sweep.py', config, osp.join(work_dir, 'iter_4.pth'),
             '--targets', '0.7', '0.3', '--calibration-samples', '64', '--out', out,
-            '--batch-size', '8', '--num-iters', '2', '--warmup', '0',
+            '--batch-size', '8', '--num-iters', '2', '--warmup', '0', '--max-load', '0.001',
             '--cfg-options', 'test_dataloader.dataset.indices=64']
     done = run_tool(*args, env=dict(OMP_NUM_THREADS='1'))
     assert done.returncode == 0, done.stderr
     assert '[2/2] target 0.3' in done.stderr
     sweep = json.loads(done.stdout.strip().splitlines()[-1])
+    # timed on a loaded machine (above the limit given): the output says so
+    assert sweep['unreliable'][0].startswith('the machine was loaded')
+    assert f"UNRELIABLE: {sweep['unreliable'][0]}" in done.stdout.splitlines()
+    assert all(p['ceiling'] > 1 for p in sweep['points'][1:])
     uncalibrated, high, low = sweep['points']
     assert uncalibrated['target'] is None and uncalibrated['offsets'] == [0.0] * 2
     for point in (high, low):

@@ -12,7 +12,7 @@ from PIL import Image
 
 import dyt_mm
 import dyt_mm.cls  # noqa: F401
-from dyt_mm.engine import DyTHook
+from dyt_mm.engine import DispatchMetricsHook, DyTHook, DyTScheduleHook
 from dyt_mm.models.dyt import ViTFlops
 
 init_default_scope('mmpretrain')
@@ -140,26 +140,26 @@ def test_bad_mode_and_rate_are_rejected():
 
 # -------------------------------------------------------------------- hook
 def test_hook_schedule():
-    hook = DyTHook(tau=5.0, final_tau=0.1, rate_warmup_iters=10, distill_warmup_iters=4)
-    hook._targets = dict(target_rate=0.5, distill_weight=1.0)
-    first, middle, last = (hook.scheduled_values(i, 101) for i in (0, 50, 100))
+    hook = DyTScheduleHook(tau=5.0, final_tau=0.1, rate_warmup_iters=10, distill_warmup_iters=4)
+    configured = dict(target_rate=0.5, distill_weight=1.0)
+    first, middle, last = (hook.scheduled_values(i, 101, **configured) for i in (0, 50, 100))
     assert first['tau'] == pytest.approx(5.0) and last['tau'] == pytest.approx(0.1)
     assert middle['tau'] == pytest.approx((5.0 * 0.1)**0.5)  # exponential: geometric mean
     assert first['target_rate'] == 1.0 and last['target_rate'] == 0.5
-    assert hook.scheduled_values(5, 101)['target_rate'] == pytest.approx(0.75)
+    assert hook.scheduled_values(5, 101, **configured)['target_rate'] == pytest.approx(0.75)
     assert first['distill_weight'] == 0.0
-    assert hook.scheduled_values(2, 101)['distill_weight'] == pytest.approx(0.5)
-    constant = DyTHook(tau=5.0)
-    constant._targets = dict(target_rate=0.7, distill_weight=1.0)
-    assert constant.scheduled_values(30, 101) == dict(tau=5.0, target_rate=0.7,
-                                                       distill_weight=1.0)
-    with pytest.raises(ValueError, match='final_tau must be > 0, got 0'):
-        DyTHook(final_tau=0)
+    assert hook.scheduled_values(2, 101, **configured)['distill_weight'] == pytest.approx(0.5)
+    constant = DyTScheduleHook(tau=5.0)
+    assert constant.scheduled_values(30, 101, target_rate=0.7, distill_weight=1.0) == dict(
+        tau=5.0, target_rate=0.7, distill_weight=1.0)
+    for hook_type in (DyTScheduleHook, DyTHook):
+        with pytest.raises(ValueError, match='final_tau must be > 0, got 0'):
+            hook_type(final_tau=0)
 
 
 def test_hook_figures_follow_the_kept_counts():
     model = build_classifier()
-    hook = DyTHook()
+    hook = DispatchMetricsHook()
 
     class FakeRunner:  # only `.model` is read by the hook's discovery
         pass

@@ -44,6 +44,38 @@ def test_training_logs_losses_and_dispatch_figures(peft_run):
     assert 0.0 < scalars['val/flops_ratio'].current() < 1.2
 
 
+def test_the_focused_hooks_alone_do_what_dyt_hook_does(peft_run, digits_root, base_ckpt,
+                                                       tmp_path):
+    """Each concern registered on its own, listed in an order that the priorities must
+    correct: EMAHook's weights are swapped into the checkpoint before it is filtered, and
+    the calibration meets the configured r although a warm-up still holds r near 1."""
+    cfg = tiny_digits_cfg(digits_root, str(tmp_path), base_ckpt)
+    cfg.custom_hooks = [dict(type='TrainableCheckpointHook'), dict(type='EMAHook'),
+                        dict(type='ThresholdCalibrationHook', calibration_samples=64),
+                        dict(type='DyTScheduleHook', rate_warmup_iters=100),
+                        dict(type='DispatchMetricsHook')]
+    runner = DyTRunner.from_cfg(cfg)
+    runner.train()
+    order = [type(hook).__name__ for hook in runner.hooks]
+    assert order.index('DispatchMetricsHook') < order.index('ThresholdCalibrationHook') < \
+        order.index('LoggerHook')
+    assert order.index('EMAHook') < order.index('TrainableCheckpointHook') < \
+        order.index('CheckpointHook')
+
+    scalars = runner.message_hub.log_scalars
+    assert set(peft_run[0].message_hub.log_scalars) <= set(scalars)  # what DyTHook logs
+    assert scalars['train/target_rate'].current() > 0.9  # still warming up
+    r = runner.model.dyt_objective.target_rate
+    assert r > 0.9 and cfg.model.dyt_loss.target_rate == 0.5
+    assert scalars['train/calibration_keep_rate'].current() == pytest.approx(0.5, abs=0.01)
+
+    checkpoint = load_tensors(osp.join(str(tmp_path), 'iter_4.pth'))
+    trainable = {n for n, p in runner.model.named_parameters() if p.requires_grad}
+    assert checkpoint['meta']['dyt_trainable_only'] and trainable <= set(checkpoint['state_dict'])
+    assert all(k in trainable or k.endswith('threshold_offset')
+               for k in checkpoint['state_dict'])
+
+
 def test_adapter_only_checkpoint_round_trip(peft_run, digits_root, base_ckpt):
     runner, work_dir = peft_run
     ckpt_path = osp.join(work_dir, 'iter_4.pth')

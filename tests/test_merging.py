@@ -13,7 +13,7 @@ from test_flops import fvcore_flops
 from dyt_mm import DyTViT, ViTFlops, calibrate_budget, dyt_mode
 from dyt_mm.models.dyt import rate_loss
 from dyt_mm.analysis import DispatchProbe, build_model, load_config, visualize_dispatch
-from dyt_mm.analysis.speed import MERGING_RUNS, compare_merging
+from dyt_mm.analysis.tome import MERGING_RUNS, compare_merging
 from dyt_mm.analysis.visualize import group_edges
 from dyt_mm.models.dyt.layers import Attention
 from dyt_mm.models.dyt.merging import (MergeState, initial_state, merge_schedule,

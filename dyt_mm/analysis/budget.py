@@ -8,7 +8,6 @@ of that run. Throughput is timed at the end for all budgets together,
 interleaved (as ``benchmark.py`` times its two modes), so that every budget
 sees the same machine load.
 """
-import statistics
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -18,12 +17,14 @@ from torch import nn
 
 from ..models.dyt import (calibrate_budget, dyt_mode, set_threshold_offsets,
                           threshold_offsets)
+from ..utils.loaders import calibration_loader
 from .flops import ModelFlops, dispatch_summary, model_flops
-from .inputs import calibration_loader, test_loader
+from .inputs import test_loader
 from .loading import dyt_parts
 from .probe import DispatchProbe
 from .reports import benchmark_inputs
-from .speed import time_interleaved
+from .speed import backbone_model_flops, flops_ceiling
+from .timing import median_seconds, reliability, time_interleaved
 from .toolbox import toolbox_of
 
 UNITS = ('keep_rate', 'gflops')
@@ -56,15 +57,25 @@ def check_targets(targets: Sequence[float], unit: str) -> None:
             raise ValueError(f'target GFLOPs {target!r} must be > 0')
 
 
+def name_of(point: Dict) -> str:
+    target = point['target']
+    return 'uncalibrated (offset 0)' if target is None else f'target {target:g}'
+
+
 def budget_sweep(model: nn.Module, cfg: Config, targets: Sequence[float],
                  unit: str = 'keep_rate', per_layer: bool = False,
                  calibration_samples: Optional[int] = None, speed_batch: int = 32,
                  num_iters: int = 10, warmup: int = 2,
-                 progress: Callable[[str], None] = print) -> Dict:
+                 progress: Callable[[str], None] = print,
+                 max_load: Optional[float] = None) -> Dict:
     """Calibrate ``model`` to each target, test it and time it; returns one point per budget.
 
     The first point is the model with the paper's threshold (all offsets 0,
-    ``target`` None). The model's own offsets are restored at the end.
+    ``target`` None). Each point's ``speedup`` over the complete model has its
+    ``ceiling``, the backbone's FLOPs ratio on the timed inputs; ``unreliable``
+    says why the timings cannot be trusted, if they cannot
+    (:func:`~.timing.reliability`, ``max_load`` its load limit). The model's
+    own offsets are restored at the end.
     """
     check_targets(targets, unit)
     metric = toolbox_of(cfg).metric
@@ -90,9 +101,9 @@ def budget_sweep(model: nn.Module, cfg: Config, targets: Sequence[float],
                          gflops=test['gflops_mean'], ratio_to_dense=test['ratio_to_dense'],
                          keep_rate_per_site=test['keep_rate_per_site'])
             points.append(point)
-            name = 'uncalibrated (offset 0)' if target is None else f'target {target:g}'
-            progress(f'[{i}/{len(targets)}] {name}: test {metric} {point["metric"]:.2f}, keep '
-                     f'rate {point["keep_rate"]:.4f}, {point["gflops"]:.4g} GFLOPs per input')
+            progress(f'[{i}/{len(targets)}] {name_of(point)}: test {metric} '
+                     f'{point["metric"]:.2f}, keep rate {point["keep_rate"]:.4f}, '
+                     f'{point["gflops"]:.4g} GFLOPs per input')
 
         inputs, source = benchmark_inputs(model, cfg, speed_batch)
         progress(f'timing {len(points)} budgets and the complete model on {source} '
@@ -107,18 +118,24 @@ def budget_sweep(model: nn.Module, cfg: Config, targets: Sequence[float],
 
         runs = {str(i): run_with(p['offsets']) for i, p in enumerate(points)}
         runs['complete'] = run_with(0.0, 'complete')
-        times = time_interleaved(runs, inputs.device, num_iters, warmup)
+        backbone_flops = backbone_model_flops(backbone, inputs)
+        for point in points:  # what each budget allows on the timed inputs
+            set_threshold_offsets(model, point['offsets'])
+            point['ceiling'] = flops_ceiling(backbone, inputs, backbone_flops)['ceiling']
+        timings = time_interleaved(runs, inputs.device, num_iters, warmup)
     finally:
         set_threshold_offsets(model, saved)
-    median = {name: statistics.median(t) for name, t in times.items()}
+    median = median_seconds(timings)
     for i, point in enumerate(points):
         point['throughput'] = len(inputs) / median[str(i)]
         point['speedup'] = median['complete'] / median[str(i)]
+    bounds = {f'speedup of {name_of(p)}': (p['speedup'], p['ceiling']) for p in points}
     return dict(metric=metric, unit=unit, per_layer=per_layer,
                 calibration_images=sum(len(b['inputs']) for b in calibration),
                 complete_gflops=flops.complete() / 1e9, dense_gflops=flops.dense() / 1e9,
                 throughput_complete=len(inputs) / median['complete'], speed_inputs=source,
-                threads=torch.get_num_threads(), points=points)
+                threads=torch.get_num_threads(), points=points,
+                **reliability(timings, bounds, max_load))
 
 
 def draw_curve(sweep: Dict, title: str = '') -> Figure:

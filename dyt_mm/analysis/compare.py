@@ -9,7 +9,7 @@ as deployed. A training step is forward + backward of the model's own
 distillation included, which is a real cost adapters do not have.
 """
 import copy
-import statistics
+import itertools
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -20,8 +20,9 @@ from ..models.dyt import dyt_mode
 from .flops import dispatch_summary, model_flops
 from .inputs import run_on_inputs
 from .loading import build_model, dyt_parts, load_config
-from .reports import _test_mode, benchmark_inputs
-from .speed import _timed, peak_forward_memory
+from .reports import benchmark_inputs, test_mode_of
+from .speed import peak_forward_memory
+from .timing import median_seconds, reliability, time_interleaved
 from .toolbox import model_input, toolbox_of
 
 
@@ -57,7 +58,7 @@ class Candidate:
         self.training_model = trained
         self.model = copy.deepcopy(trained).eval()
         self.merged = dyt_parts(self.model)[1].merge_adapters()
-        self.test_mode = _test_mode(self.model)
+        self.test_mode = test_mode_of(self.model)
 
     @classmethod
     def from_config(cls, config: str, checkpoint: Optional[str] = None,
@@ -107,8 +108,11 @@ def compare_methods(configs: Sequence[str], checkpoints: Sequence[Optional[str]]
 def compare_candidates(candidates: Sequence[Candidate], batch_size: int = 8, num_iters: int = 10,
                        warmup: int = 2, train: bool = True,
                        shape: Optional[Sequence[int]] = None,
-                       progress: Optional[Callable[[str], None]] = None) -> Dict:
-    """Rows of figures per candidate and the settings; see the module docstring."""
+                       progress: Optional[Callable[[str], None]] = None,
+                       max_load: Optional[float] = None) -> Dict:
+    """Rows of figures per candidate and the settings; see the module docstring.
+    ``unreliable``: why the timings cannot be trusted, if they cannot
+    (:func:`~.timing.reliability`, with ``max_load`` as its load limit)."""
     if num_iters < 1 or warmup < 0 or batch_size < 1:
         raise ValueError(f'need num_iters >= 1, warmup >= 0, batch_size >= 1; got {num_iters}, '
                          f'{warmup}, {batch_size}')
@@ -133,29 +137,34 @@ def compare_candidates(candidates: Sequence[Candidate], batch_size: int = 8, num
     if train:
         stages.append(('train_step', [c.training_step(inputs) for c in candidates]))
     device = inputs.device
+    loads, unreliable = [], []
     for stage, runs in stages:
         say(f'[{stage}] {warmup} warm-up and {num_iters} timed rounds over '
             f'{len(runs)} models, interleaved')
-        for _ in range(warmup):
-            for run in runs:
-                run()
-        times = [[] for _ in runs]
-        for i in range(num_iters):
-            order = list(range(len(runs)))
-            order = order[i % len(order):] + order[:i % len(order)]  # rotate the order
-            for j in order:
-                times[j].append(_timed(runs[j], device))
-            say(f'[{stage}] round {i + 1}/{num_iters}')
-        for row, run, t in zip(rows, runs, times):
-            row[f'{stage}_seconds'] = statistics.median(t)
-            row[f'{stage}_throughput'] = batch_size / statistics.median(t)
+        timed_calls = itertools.count(1)
+
+        def progress() -> None:
+            done = next(timed_calls)
+            if done % len(runs) == 0:
+                say(f'[{stage}] round {done // len(runs)}/{num_iters}')
+
+        timings = time_interleaved(dict(enumerate(runs)), device, num_iters, warmup, progress)
+        median = median_seconds(timings)
+        condition = reliability(timings, max_load=max_load)
+        loads.append(condition['load_average'])
+        unreliable += [f'{stage}: {reason}' for reason in condition['unreliable']]
+        for j, (row, run) in enumerate(zip(rows, runs)):
+            row[f'{stage}_seconds'] = median[j]
+            row[f'{stage}_throughput'] = batch_size / median[j]
             row[f'{stage}_peak_memory_mb'] = peak_forward_memory(run, device)['bytes'] / 2**20
     base = rows[0]['inference_throughput']
     for row in rows:
         row['speed_ratio'] = row['inference_throughput'] / base
     return dict(rows=rows, inputs=source, input_shape=list(inputs.shape[1:]),
                 batch_size=batch_size, num_iters=num_iters, warmup=warmup, device=str(device),
-                threads=torch.get_num_threads())
+                threads=torch.get_num_threads(),
+                load_average=max(loads), max_load=condition['max_load'],
+                unreliable=unreliable)
 
 
 def comparison_table(report: Dict, names: Optional[Sequence[str]] = None) -> List[List[str]]:

@@ -4,6 +4,7 @@ from typing import List, NamedTuple, Optional, Tuple
 import torch
 from torch import nn
 
+from ..models.dyt.recorder import DispatchRecorder
 from .loading import dyt_parts
 
 
@@ -44,7 +45,9 @@ class BackboneCall(NamedTuple):
 
 
 class DispatchProbe:
-    """Records every backbone call of a model while active (a context manager).
+    """Records every backbone call of a model while active (a context manager): the
+    core's :class:`~dyt_mm.models.dyt.recorder.DispatchRecorder` on the model's DyT
+    network, with the backbone's inputs, seen per backbone input.
 
     Folded frames are assumed to be consecutive in the ViT's batch (the
     ``(b t)`` order), so the rows of one clip are ``b*T ... b*T + T - 1``.
@@ -52,33 +55,21 @@ class DispatchProbe:
 
     def __init__(self, model: nn.Module, keep_inputs: bool = False):
         self.backbone, self.vit = dyt_parts(model)
-        self.keep_inputs = keep_inputs
-        self.calls: List[BackboneCall] = []
-        self._pending = None
-        self._handles = []
+        self.recorder = DispatchRecorder(self.vit, masks=True, inputs_of=self.backbone,
+                                         keep_inputs=keep_inputs)
 
-    def _on_backbone(self, module, args) -> None:
-        x = args[0]
-        self._pending = (x.detach().clone() if self.keep_inputs else None, x.shape[0])
-
-    def _on_vit(self, module, args, output) -> None:
-        inputs, batch_size = self._pending
-        masks = output.masks.detach().cpu()
-        sources = None if output.sources is None else output.sources.cpu()
-        self.calls.append(BackboneCall(inputs, batch_size, masks,
-                                       module.site_tokens(masks.shape[-1]), sources,
-                                       output.grid))
+    @property
+    def calls(self) -> List[BackboneCall]:
+        return [BackboneCall(call.inputs, call.batch_size, call.masks, call.site_tokens,
+                             call.sources, call.grid) for call in self.recorder.calls]
 
     def __enter__(self) -> 'DispatchProbe':
-        self._handles = [self.backbone.register_forward_pre_hook(self._on_backbone),
-                         self.vit.register_forward_hook(self._on_vit)]
+        self.recorder.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
+        self.recorder.stop()
 
     @property
     def num_inputs(self) -> int:
-        return sum(call.batch_size for call in self.calls)
+        return sum(call.batch_size for call in self.recorder.calls)

@@ -9,16 +9,19 @@ from mmengine.config import Config
 from torch import nn
 
 from ..models.dyt import threshold_offsets
+from ..models.dyt.calibration import calibrate_keep_rate
+from ..utils.cli import positive_float
 from .flops import dispatch_summary, model_flops
 from .toolbox import toolbox_of
 from .inputs import random_backbone_inputs, run_on_inputs, run_on_test_data, test_data_missing
 from .loading import build_model, dyt_parts, load_config
-from .speed import calibrate_keep_rate, compare_modes
+from .speed import compare_modes
 
 RANDOM_CHUNK = 16  # random inputs are run in batches of at most this many
 
 
-def _test_mode(model: nn.Module) -> str:
+def test_mode_of(model: nn.Module) -> str:
+    """The execution mode a toolbox model tests in (``sparse`` unless it says)."""
     return getattr(model, 'test_mode', 'sparse')
 
 
@@ -45,7 +48,7 @@ def flops_report(model: nn.Module, cfg: Config, num_samples: int,
         for start in range(0, num_samples, RANDOM_CHUNK):
             batch = random_backbone_inputs(model, min(RANDOM_CHUNK, num_samples - start), shape,
                                            seed=start)
-            calls += run_on_inputs(model, batch, _test_mode(model)).calls
+            calls += run_on_inputs(model, batch, test_mode_of(model)).calls
         inputs = f'{num_samples} random inputs (test data not used: {reason})'
     _, vit = dyt_parts(model)
     return dict(
@@ -92,7 +95,8 @@ def calibrated_benchmark_inputs(model: nn.Module, cfg: Config, batch_size: int,
     inputs = inputs.to(dtype)
     report = dict(inputs=source, input_shape=list(inputs.shape[1:]))
     if calibrate_rate is not None:
-        report['calibrated_keep_rate'] = calibrate_keep_rate(model, inputs, calibrate_rate)
+        backbone, _ = dyt_parts(model)
+        report['calibrated_keep_rate'] = calibrate_keep_rate(backbone, inputs, calibrate_rate)
     return inputs, report
 
 
@@ -100,7 +104,8 @@ def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: 
                      warmup: int, calibrate_rate: Optional[float] = None,
                      shape: Optional[Sequence[int]] = None,
                      progress: Optional[Callable[[], None]] = None,
-                     compile: bool = False, dtype: torch.dtype = torch.float32) -> Dict:
+                     compile: bool = False, dtype: torch.dtype = torch.float32,
+                     max_load: Optional[float] = None) -> Dict:
     """:func:`compare_modes` on the benchmark inputs, calibrated if asked.
 
     ``dtype``: run a copy of the model, and the inputs, in that floating type
@@ -112,7 +117,7 @@ def benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_iters: 
     inputs, report = calibrated_benchmark_inputs(model, cfg, batch_size, calibrate_rate, shape,
                                                  dtype)
     report.update(compare_modes(model, inputs, num_iters, warmup, progress=progress,
-                                compile=compile))
+                                compile=compile, max_load=max_load))
     return report
 
 
@@ -146,9 +151,37 @@ def seconds_cell(report: Dict, run: str) -> str:
     return f"{t['median']:.3f} ({t['min']:.3f}-{t['max']:.3f})"
 
 
+def add_max_load_argument(parser) -> None:
+    """``--max-load``: the load average above which a speed tool marks its figures."""
+    parser.add_argument('--max-load', type=positive_float, metavar='LOAD',
+                        help='mark the speed figures unreliable when the 1-minute load average '
+                        'is above this (default: the number of threads the runs use)')
+
+
+def unreliable_mark(report: Dict) -> str:
+    """What to append to a speed figure that cannot be trusted (nothing if it can):
+    the reasons, from the report's ``unreliable`` (:func:`~.timing.reliability`)."""
+    reasons = report.get('unreliable')
+    return f"  [UNRELIABLE: {'; '.join(reasons)}]" if reasons else ''
+
+
+def unreliable_lines(report: Dict) -> List[str]:
+    """One ``UNRELIABLE:`` line per reason the report's speed figures cannot be trusted."""
+    return [f'UNRELIABLE: {reason}' for reason in report.get('unreliable', [])]
+
+
 def speedup_line(report: Dict) -> str:
+    flag = '  [UNRELIABLE, see below]' if report.get('unreliable') else ''
     return (f"speedup {report['speedup']:.3f}x   ceiling {report['ceiling']:.3f}x (backbone "
-            f"FLOPs ratio at the measured keep rate)   efficiency {report['efficiency']:.3f}")
+            f"FLOPs ratio at the measured keep rate)   efficiency {report['efficiency']:.3f}"
+            f"{flag}")
+
+
+def speedup_summary(report: Dict) -> str:
+    """``speedup (FLOPs ceiling, efficiency)`` in brief, marked if unreliable (the demo's
+    headline)."""
+    return (f"{report['speedup']:.2f}x (FLOPs ceiling {report['ceiling']:.2f}x, efficiency "
+            f"{report['efficiency']:.2f}){unreliable_mark(report)}")
 
 
 def format_rows(rows: Sequence[Sequence]) -> str:
@@ -168,7 +201,8 @@ def run_speed_tool(args, timed_runs: int, measure: Callable, describe: Callable)
     (``timed_runs`` per iteration), the table and the JSON line.
 
     ``measure(model, cfg, progress)`` returns the report; ``describe(args, report)``
-    the table. Bad input ends the tool with a one-line error.
+    the table, which is followed by a line per reason the figures cannot be
+    trusted. Bad input ends the tool with a one-line error.
     """
     from mmengine.utils import ProgressBar
     if args.threads is not None:
@@ -181,5 +215,5 @@ def run_speed_tool(args, timed_runs: int, measure: Callable, describe: Callable)
     except (ValueError, FileNotFoundError, ImportError) as error:
         raise SystemExit(f'error: {error}')
     sys.stderr.write('\n')
-    print(describe(args, report))
+    print('\n'.join([describe(args, report), *unreliable_lines(report)]))
     print(json_line(dict(report, config=args.config, checkpoint=args.checkpoint)))

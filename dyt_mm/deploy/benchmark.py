@@ -8,10 +8,12 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from ..analysis.gemm_floor import LinearLayersAlone
 from ..analysis.loading import dyt_parts
 from ..analysis.reports import calibrated_benchmark_inputs
-from ..analysis.speed import (LinearLayersAlone, flops_ceiling, speedup, speedup_report,
-                              throughputs, time_interleaved)
+from ..analysis.speed import flops_ceiling
+from ..analysis.timing import (reliability, speedup, speedup_report, throughputs,
+                               time_interleaved)
 from ..models.dyt import capacity_overflow, dyt_mode, reset_capacity_overflow
 from .export import TensorForward, export_model, max_abs_diff, set_export_capacities
 from .runtime import OnnxRunner
@@ -36,7 +38,8 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
                           warmup: int, calibrate_rate: Optional[float] = None,
                           shape: Optional[Sequence[int]] = None, threads: Optional[int] = None,
                           progress: Optional[Callable[[], None]] = None,
-                          capacity_quantile: Optional[float] = None) -> Dict:
+                          capacity_quantile: Optional[float] = None,
+                          max_load: Optional[float] = None) -> Dict:
     """The model's DyT backbone exported twice (complete and sparse mode, batch fixed to
     ``batch_size``) and timed in ONNX Runtime, interleaved with eager dense PyTorch.
 
@@ -51,6 +54,9 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
     ``speedup_over_eager_bound`` = ceiling x (eager dense time / the time of
     the dense model's linear layers alone, :class:`LinearLayersAlone`) is
     what a runtime whose GEMM is as fast as PyTorch's could reach at most.
+    ``unreliable``: why the timings cannot be trusted, if they cannot
+    (:func:`~dyt_mm.analysis.timing.reliability`: the load, with ``max_load``
+    as its limit, and both speedups against their ceilings).
     """
     backbone, _ = dyt_parts(model)
     inputs, report = calibrated_benchmark_inputs(model, cfg, batch_size, calibrate_rate, shape)
@@ -76,16 +82,20 @@ def onnx_benchmark_report(model: nn.Module, cfg: Config, batch_size: int, num_it
             reset_capacity_overflow(forward)
         runs['eager_linear_layers'] = linear_layers
         ceiling = flops_ceiling(backbone, inputs)
-        times = time_interleaved(runs, inputs.device, num_iters, warmup, progress)
+        timings = time_interleaved(runs, inputs.device, num_iters, warmup, progress, threads)
     report.update(batch_size=batch_size, num_iters=num_iters, warmup=warmup,
                   threads=torch.get_num_threads(), ort_threads=threads,
-                  **throughputs(times, batch_size), **ceiling,
-                  **speedup_report(times, 'onnx_complete', 'onnx_sparse', ceiling['ceiling']))
-    report['speedup_over_eager'] = speedup(times, 'eager_complete', 'onnx_sparse')
+                  **throughputs(timings, batch_size), **ceiling,
+                  **speedup_report(timings, 'onnx_complete', 'onnx_sparse', ceiling['ceiling']))
+    report['speedup_over_eager'] = speedup(timings, 'eager_complete', 'onnx_sparse')
     report['speedup_over_eager_bound'] = ceiling['ceiling'] * speedup(
-        times, 'eager_complete', 'eager_linear_layers')
+        timings, 'eager_complete', 'eager_linear_layers')
     if capacity_quantile:
-        report['speedup_capacity'] = speedup(times, 'onnx_complete', 'onnx_capacity')
+        report['speedup_capacity'] = speedup(timings, 'onnx_complete', 'onnx_capacity')
+    bounds = {'speedup': (report['speedup'], report['ceiling']),
+              'speedup over eager': (report['speedup_over_eager'],
+                                     report['speedup_over_eager_bound'])}
+    report.update(reliability(timings, bounds, max_load))
     return report
 
 

@@ -24,6 +24,10 @@ Table 5). With --calibrate-rate, DyT and DyT + ToMe are calibrated separately.
 with AMX or AVX-512 BF16 run its matrix products on those units); the keep
 rate, ceiling and calibration are those of that copy.
 
+A measurement taken while the machine was loaded (1-minute load average above
+the threads in use, or above --max-load) or a speedup far above its ceiling is
+marked UNRELIABLE, with the reason.
+
 --calibrate-rate R is a benchmark aid for models without trained dispatchers
 (no checkpoint): it sets each dispatcher's threshold offset so that it keeps
 a fraction R of the benchmark inputs' tokens. For trained checkpoints, see
@@ -41,9 +45,11 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 import torch
 from dyt_mm.analysis import benchmark_report
-from dyt_mm.analysis.reports import (benchmark_header, calibrated_benchmark_inputs, format_rows,
-                                     run_speed_tool, seconds_cell, speedup_line)
-from dyt_mm.analysis.speed import MERGING_RUNS, MODES, compare_merging
+from dyt_mm.analysis.reports import (add_max_load_argument, benchmark_header,
+                                     calibrated_benchmark_inputs, format_rows, run_speed_tool,
+                                     seconds_cell, speedup_line)
+from dyt_mm.analysis.speed import MODES
+from dyt_mm.analysis.tome import MERGING_RUNS, compare_merging
 from dyt_mm.utils.cli import add_benchmark_arguments, int_at_least
 
 DTYPES = dict(float32=torch.float32, bfloat16=torch.bfloat16)
@@ -52,6 +58,7 @@ DTYPES = dict(float32=torch.float32, bfloat16=torch.bfloat16)
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Sparse-vs-dense speed of a DyT model')
     add_benchmark_arguments(parser)
+    add_max_load_argument(parser)
     parser.add_argument('--compile', action='store_true',
                         help='time torch.compile-d dense vs torch.compile-d sparse')
     parser.add_argument('--merge-r', type=int_at_least(1), metavar='R',
@@ -111,7 +118,8 @@ def main(argv=None):
             inputs, report = calibrated_benchmark_inputs(model, cfg, args.batch_size, None,
                                                          args.shape)
             report.update(compare_merging(model, inputs, args.merge_r, args.num_iters,
-                                          args.warmup, args.calibrate_rate, progress))
+                                          args.warmup, args.calibrate_rate, progress,
+                                          args.max_load))
             if args.calibrate_rate is not None:
                 report['calibrated_keep_rate'] = report['keep_rate_dyt_tome']
             return report
@@ -121,7 +129,8 @@ def main(argv=None):
     def measure(model, cfg, progress):
         return benchmark_report(model, cfg, args.batch_size, args.num_iters, args.warmup,
                                 args.calibrate_rate, args.shape, progress=progress,
-                                compile=args.compile, dtype=DTYPES[args.dtype])
+                                compile=args.compile, dtype=DTYPES[args.dtype],
+                                max_load=args.max_load)
 
     run_speed_tool(args, len(MODES), measure, describe)
 

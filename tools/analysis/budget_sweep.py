@@ -16,7 +16,10 @@ masks. The throughput of every budget (backbone inputs per second, sparse
 mode, B test inputs) is timed at the end, interleaved with the complete model.
 Printed: a progress line per target (stderr), a table, one JSON line; with
 --out, a plot of the metric against GFLOPs with the throughput on a second
-axis and the uncalibrated model (the paper's threshold) marked.
+axis and the uncalibrated model (the paper's threshold) marked. Timings taken
+while the machine was loaded (1-minute load average above the threads in use,
+or above --max-load), or a speedup far above its FLOPs ceiling, are marked
+UNRELIABLE below the table.
 """
 import argparse
 import os.path as osp
@@ -31,7 +34,8 @@ import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 import torch
 from dyt_mm.analysis import build_model, load_config
 from dyt_mm.analysis.budget import UNITS, budget_sweep, check_targets, draw_curve
-from dyt_mm.analysis.reports import format_rows, json_line
+from dyt_mm.analysis.reports import (add_max_load_argument, format_rows, json_line,
+                                     unreliable_lines)
 from dyt_mm.utils.cli import (argument_errors, check_config_and_checkpoint, check_out_path,
                               int_at_least, plot_suffixes, positive_float)
 from mmengine.config import DictAction
@@ -61,6 +65,7 @@ def parse_args(argv=None):
                         help='torch threads (default: torch\'s choice)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
+    add_max_load_argument(parser)
     args = parser.parse_args(argv)
     # everything the sweep uses only at its end is checked before its minutes of work
     with argument_errors(parser):
@@ -87,7 +92,7 @@ def describe(args, sweep) -> str:
         f'speed    {sweep["speed_inputs"]}, {args.num_iters} interleaved rounds, '
         f'{sweep["threads"]} torch thread(s); complete model {sweep["throughput_complete"]:.1f} '
         f'inputs/s, {sweep["complete_gflops"]:.4g} GFLOPs',
-        '', format_rows(rows)])
+        '', format_rows(rows), *unreliable_lines(sweep)])
 
 
 def main(argv=None):
@@ -100,7 +105,8 @@ def main(argv=None):
         model = build_model(cfg, args.checkpoint)
         sweep = budget_sweep(model, cfg, args.targets, args.unit, args.per_layer,
                              args.calibration_samples, args.batch_size, args.num_iters,
-                             args.warmup, progress=lambda line: print(line, file=sys.stderr))
+                             args.warmup, progress=lambda line: print(line, file=sys.stderr),
+                             max_load=args.max_load)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f'error: {error}')
     print(describe(args, sweep))

@@ -11,6 +11,8 @@ to the first config, peak inference memory, and the cost of one training step
 (forward + backward of the config's loss with every term it uses -- DyT's
 complete-model pass included) with its peak memory. All models run on the same
 batch (the first config's test data, or random inputs) in one interleaved loop.
+Timings taken while the machine was loaded (1-minute load average above the
+threads in use, or above --max-load) are marked UNRELIABLE below the table.
 The last line is the whole report as JSON; --out writes the table as markdown.
 """
 import argparse
@@ -25,7 +27,8 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 import torch
 from dyt_mm.analysis.compare import compare_methods, comparison_table, markdown
-from dyt_mm.analysis.reports import format_rows, json_line
+from dyt_mm.analysis.reports import (add_max_load_argument, format_rows, json_line,
+                                     unreliable_lines)
 from dyt_mm.analysis.toolbox import scope_of
 from dyt_mm.utils.cli import argument_errors, check_config_file, check_out_path, int_at_least
 from mmengine.config import Config, DictAction
@@ -54,6 +57,7 @@ def parse_args(argv=None):
     parser.add_argument('--force', action='store_true', help='replace an existing --out file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in every config, key=value')
+    add_max_load_argument(parser)
     args = parser.parse_args(argv)
     with argument_errors(parser):
         if args.names and len(args.names) != len(args.configs):
@@ -87,7 +91,7 @@ def main(argv=None):
         report = compare_methods(
             args.configs, args.checkpoint, args.cfg_options, batch_size=args.batch_size,
             num_iters=args.num_iters, warmup=args.warmup, train=not args.no_train,
-            shape=args.shape,
+            shape=args.shape, max_load=args.max_load,
             progress=lambda message: print(message, file=sys.stderr, flush=True))
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f'error: {error}')
@@ -95,7 +99,7 @@ def main(argv=None):
     print(f"inputs {report['inputs']}, shape {tuple(report['input_shape'])}; "
           f"{report['num_iters']} timed rounds after {report['warmup']} warm-up, interleaved; "
           f"{report['device']}, {report['threads']} threads")
-    print(format_rows(table))
+    print('\n'.join([format_rows(table), *unreliable_lines(report)]))
     if args.out:
         with open(args.out, 'w') as f:
             f.write(markdown(table) + '\n')

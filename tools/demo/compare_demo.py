@@ -21,7 +21,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.cls  # noqa: F401
 from dyt_mm.analysis.compare import Candidate, compare_candidates, comparison_table
-from dyt_mm.analysis.reports import format_rows
+from dyt_mm.analysis.reports import format_rows, unreliable_lines
 from dyt_mm.demo.digits import write_digits
 from dyt_mm.demo.stages import adapt, demo_parser, pretrain_source
 from mmengine.registry import init_default_scope
@@ -67,7 +67,7 @@ def main():
         row.insert(1, f'{accuracy:.1f}')
     print(f"\n== digits comparison: {report['inputs']}, batch {SPEED_BATCH}, "
           f"{report['device']}, {report['threads']} threads ==")
-    print(format_rows(table))
+    print('\n'.join([format_rows(table), *unreliable_lines(report)]))
 
 
 if __name__ == '__main__':

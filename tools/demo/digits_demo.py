@@ -27,6 +27,7 @@ import dyt_mm  # noqa: F401  (compatibility layer first)
 import dyt_mm.cls  # noqa: F401
 import torch
 from dyt_mm.analysis import compare_modes
+from dyt_mm.analysis.reports import speedup_summary
 from dyt_mm.demo.digits import write_digits
 from dyt_mm.demo.stages import (adapt, demo_parser, figure_at_test, pretrain_source, print_table,
                                 trainable_parameters)
@@ -63,9 +64,7 @@ def main():
          f'(r = {runner.cfg.model.dyt_loss.target_rate})'),
         ('backbone GFLOPs per image', f"{figure_at_test(runner, 'gflops'):.4f} "
          f"({100 * figure_at_test(runner, 'flops_ratio'):.1f} % of the dense ViT)"),
-        (f'measured speedup, sparse vs complete, batch {SPEED_BATCH}',
-         f"{speed['speedup']:.2f}x (FLOPs ceiling {speed['ceiling']:.2f}x, efficiency "
-         f"{speed['efficiency']:.2f})"),
+        (f'measured speedup, sparse vs complete, batch {SPEED_BATCH}', speedup_summary(speed)),
         ('trainable parameters', f'{trainable_parameters(runner):,}'),
         ('work dir', runner.work_dir),
     ])

@@ -17,7 +17,10 @@ ceiling, the speedup over eager dense PyTorch, the exports' max abs
 difference to PyTorch; JSON at the end. A fourth timed run replays only the
 dense model's linear layers (the same matrix products, in PyTorch): no
 runtime whose GEMM is as fast as PyTorch's can run the dense model faster,
-so the speedup over eager dense is printed with that bound.
+so the speedup over eager dense is printed with that bound. A measurement taken
+while the machine was loaded (1-minute load average above the threads in use,
+or above --max-load), or a speedup far above its ceiling or bound, is marked
+UNRELIABLE, with the reason.
 """
 import argparse
 import os.path as osp
@@ -29,8 +32,8 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
     sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
-from dyt_mm.analysis.reports import (benchmark_header, format_rows, run_speed_tool, seconds_cell,
-                                     speedup_line)
+from dyt_mm.analysis.reports import (add_max_load_argument, benchmark_header, format_rows,
+                                     run_speed_tool, seconds_cell, speedup_line)
 from dyt_mm.deploy import describe_overflow
 from dyt_mm.deploy.benchmark import exported_modes, onnx_benchmark_report, timed_runs
 from dyt_mm.utils.cli import add_benchmark_arguments, keep_rate
@@ -42,6 +45,7 @@ COLUMNS = dict(eager_complete='eager dense', onnx_complete='ONNX dense', onnx_sp
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Dense vs DyT exported to ONNX Runtime')
     add_benchmark_arguments(parser)
+    add_max_load_argument(parser)
     parser.add_argument('--capacity-quantile', type=keep_rate, metavar='Q',
                         help='also time the capacity-mode export (static shapes), each '
                         'site\'s K = this quantile of its kept counts on the inputs')
@@ -84,7 +88,7 @@ def main(argv=None):
     def measure(model, cfg, progress):
         return onnx_benchmark_report(model, cfg, args.batch_size, args.num_iters, args.warmup,
                                      args.calibrate_rate, args.shape, args.threads, progress,
-                                     args.capacity_quantile)
+                                     args.capacity_quantile, args.max_load)
 
     run_speed_tool(args, len(timed_runs(args.capacity_quantile)), measure, describe)
 

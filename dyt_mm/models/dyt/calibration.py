@@ -18,6 +18,8 @@ site's logits depend on what earlier sites kept, so the quantiles are taken
 again on a new pass until the measured figure is within ``tol`` of the
 target: per layer this takes at most one pass per site (site ``s`` is exact
 once sites ``< s`` are), globally it usually takes two or three.
+:func:`calibrate_keep_rate` is the one-batch form for benchmarks: each site
+set as the forward reaches it, exact in one pass.
 """
 import math
 import numbers
@@ -31,6 +33,8 @@ from torch import nn
 
 from .dispatcher import TokenDispatcher, threshold_logit
 from .network import DyTNetwork, dyt_network
+from .recorder import DispatchRecorder, NetworkCall
+from .site import dyt_mode
 
 OFFSET_NAME = 'threshold_offset'
 TARGET_KINDS = ('keep_rate', 'gflops')
@@ -117,33 +121,13 @@ class _Chunk(NamedTuple):
         return self.counted(self.logits.isfinite().sum(dim=-1))
 
 
-class _Recorder:
-    """Gate logits and masks of every ViT call while active."""
-
-    def __init__(self, vit: DyTNetwork, dispatchers: List[TokenDispatcher]):
-        self.chunks: List[_Chunk] = []
-        self._logits: List[torch.Tensor] = []
-        self._handles = [d.gate.register_forward_hook(self._on_gate) for d in dispatchers]
-        self._handles.append(vit.register_forward_hook(self._on_vit))
-        self.vit = vit
-
-    def _on_gate(self, module, args, output) -> None:
-        self._logits.append(output.detach().squeeze(-1).float().cpu())
-
-    def _on_vit(self, module, args, output) -> None:
-        if self._logits:  # nothing is dispatched in complete mode
-            num_image_tokens = output.masks.shape[-1]
-            logits = [F.pad(site, (0, num_image_tokens - site.shape[-1]), value=-math.inf)
-                      for site in self._logits]
-            lengths = torch.tensor([site.shape[-1] for site in self._logits])
-            self.chunks.append(_Chunk(torch.stack(logits, dim=1),
-                                      output.masks.detach().sum(dim=-1).cpu(),
-                                      self.vit.site_tokens(num_image_tokens) // lengths))
-        self._logits = []
-
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
+def _chunk(call: NetworkCall) -> _Chunk:
+    """A recorded call's gate logits, padded to the masks' grid, and its kept counts."""
+    num_image_tokens = call.num_image_tokens
+    logits = [F.pad(site, (0, num_image_tokens - site.shape[-1]), value=-math.inf)
+              for site in call.gate_logits]
+    lengths = torch.tensor([site.shape[-1] for site in call.gate_logits])
+    return _Chunk(torch.stack(logits, dim=1), call.kept, call.site_tokens // lengths)
 
 
 class _Budget:
@@ -264,23 +248,24 @@ def default_forward(model: nn.Module) -> Callable:
 
 
 @torch.no_grad()
-def run_recording(recorder, forward: Callable, data: Iterable) -> List:
-    """``forward`` each batch of ``data`` while ``recorder`` (hooks, removed after) records;
-    its ``chunks``, one per recorded call. Calibrations share this loop."""
-    try:
+def run_recording(recorder: DispatchRecorder, forward: Callable,
+                  data: Iterable) -> List[NetworkCall]:
+    """``forward`` each batch of ``data`` while ``recorder`` records; the recorded calls
+    in which the dispatchers ran. Calibrations share this loop."""
+    with recorder:
         for batch in data:
             forward(batch)
-    finally:
-        recorder.remove()
-    if not recorder.chunks:
+    # nothing is dispatched in complete mode
+    calls = [call for call in recorder.pop() if call.mode != 'complete']
+    if not calls:
         raise ValueError('no dispatcher ran on the calibration data: it is empty, or the model '
                          "runs in a mode that runs none ('complete'; 'capacity' ranks instead)")
-    return recorder.chunks
+    return calls
 
 
-def _run(vit: DyTNetwork, dispatchers: List[TokenDispatcher], forward: Callable,
-         data: Iterable) -> List[_Chunk]:
-    return run_recording(_Recorder(vit, dispatchers), forward, data)
+def _run(vit: DyTNetwork, forward: Callable, data: Iterable) -> List[_Chunk]:
+    return [_chunk(call) for call in
+            run_recording(DispatchRecorder(vit, gate_logits=True), forward, data)]
 
 
 def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer: bool = False,
@@ -319,7 +304,7 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
     if max_passes < 1 or not tol > 0:
         raise ValueError(f'need max_passes >= 1 and tol > 0, got {max_passes} and {tol}')
     with evaluating(model):
-        chunks = _run(vit, dispatchers, forward, data)
+        chunks = _run(vit, forward, data)
         before = dict(keep_rate=budget.keep_rate(chunks), gflops=budget.gflops(chunks),
                       offsets=threshold_offsets(model).tolist())
         tolerance = tol * budget.check_reachable(chunks)
@@ -327,7 +312,7 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
             fraction = _fraction_for(budget, chunks, dispatchers, per_layer)
             set_threshold_offsets(model, _offsets_keeping(chunks, dispatchers, fraction,
                                                           per_layer))
-            chunks = _run(vit, dispatchers, forward, data)
+            chunks = _run(vit, forward, data)
             errors = [budget.measure(chunks) - budget.value]
             if per_layer and budget.kind == 'keep_rate':
                 errors += (budget.site_rates(chunks) - budget.value).tolist()
@@ -344,3 +329,39 @@ def calibrate_budget(model: nn.Module, data: Iterable, target: Target, per_layer
         offsets_before=before['offsets'], keep_rate=budget.keep_rate(chunks),
         gflops=budget.gflops(chunks), keep_rate_per_site=budget.site_rates(chunks).tolist(),
         offsets=threshold_offsets(model).tolist())
+
+
+@torch.no_grad()
+def calibrate_keep_rate(model: nn.Module, inputs: torch.Tensor, rate: float) -> float:
+    """Set each site's threshold offset so that it keeps ``rate`` of the image tokens of
+    ``inputs`` that reach it, in one forward pass of ``model(inputs)``.
+
+    A benchmark aid for one batch (a model whose dispatchers are untrained,
+    say): each site is calibrated when the forward reaches it, on the tokens
+    that reach it, so one pass is exact at every site, where
+    :func:`calibrate_budget` (``per_layer=True``: any data, several batches, or
+    a GFLOPs target) takes up to one pass per site. ``model``: a module holding
+    one DyT network and called on ``inputs`` (a backbone, or the network
+    itself); it runs in eval and ``masked`` mode. Returns the keep rate the
+    calibrated model then has on ``inputs`` (the mean over sites and images of
+    each site's kept share of the tokens it saw).
+    """
+    if not 0.0 < rate <= 1.0:
+        raise ValueError(f'calibration keep rate must lie in (0, 1], got {rate!r}')
+    vit = dyt_network(model)
+
+    def set_offset(dispatcher: TokenDispatcher, args) -> None:
+        tokens, num_prefix = args
+        logits = dispatcher.image_logits(tokens, num_prefix)
+        dispatcher.threshold_offset.fill_(offset_keeping(logits, rate, dispatcher.threshold))
+
+    # every gated dispatcher; a random one has no threshold to move
+    handles = [d.register_forward_pre_hook(set_offset) for d in vit.modules()
+               if isinstance(d, TokenDispatcher)]
+    try:
+        with evaluating(model), dyt_mode(vit, 'masked'), DispatchRecorder(vit) as recorder:
+            model(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return recorder.calls[0].keep_rates.mean().item()

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from .calibration import default_forward, evaluating, run_recording
-from .network import DyTNetwork, dyt_network
+from .network import dyt_network
+from .recorder import DispatchRecorder
 from .site import SiteCapacity, dyt_mode
 
 Capacities = Union[int, Sequence[int]]
@@ -71,34 +72,6 @@ def reset_capacity_overflow(model: nn.Module) -> None:
         capacity.reset()
 
 
-class _KeptCounts:
-    """Per-sample kept tokens (prefix included) of every dispatcher call while active."""
-
-    def __init__(self, vit: DyTNetwork):
-        dispatchers = []
-        for label, (i, site) in zip(vit.site_labels, vit.sites):
-            if site not in vit.blocks[i].dispatchers:
-                raise ValueError(f'site {label} has no dispatcher (dispatch=None): there is no '
-                                 'kept count to calibrate a capacity from')
-            dispatchers.append(vit.blocks[i].dispatchers[site])
-        self.per_site: List[List[torch.Tensor]] = [[] for _ in dispatchers]
-        self._handles = [d.register_forward_hook(self._counter(s))
-                         for s, d in enumerate(dispatchers)]
-
-    @property
-    def chunks(self) -> List[torch.Tensor]:
-        return [count for site in self.per_site for count in site]
-
-    def _counter(self, site: int) -> Callable:
-        def count(module, args, mask) -> None:
-            self.per_site[site].append(mask.detach().sum(dim=1).cpu())
-        return count
-
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-
-
 def calibrate_capacities(model: nn.Module, data: Iterable, quantile: float = 1.0,
                          forward: Optional[Callable] = None) -> List[int]:
     """Set each site's K to the ``quantile`` of its per-sample kept counts on ``data``.
@@ -113,10 +86,15 @@ def calibrate_capacities(model: nn.Module, data: Iterable, quantile: float = 1.0
             not 0.0 < quantile <= 1.0:
         raise ValueError(f'capacity quantile must lie in (0, 1], got {quantile!r}')
     vit = dyt_network(model)
-    recorder = _KeptCounts(vit)
+    for label, (i, site) in zip(vit.site_labels, vit.sites):
+        if site not in vit.blocks[i].dispatchers:
+            raise ValueError(f'site {label} has no dispatcher (dispatch=None): there is no '
+                             'kept count to calibrate a capacity from')
     with evaluating(model), dyt_mode(model, 'sparse'):
-        run_recording(recorder, forward or default_forward(model), data)
-    per_site = [torch.cat(counts).double() for counts in recorder.per_site]
+        calls = run_recording(DispatchRecorder(vit, site_kept=True),
+                              forward or default_forward(model), data)
+    # per site, every sample's kept count (prefix included)
+    per_site = [torch.cat(counts).double() for counts in zip(*(c.site_kept for c in calls))]
     # ceil of the quantile; the margin keeps an exact integer from rounding up
     return set_capacities(model, [max(1, math.ceil(torch.quantile(c, quantile).item() - 1e-6))
                                   for c in per_site])
