@@ -155,7 +155,7 @@ def add_max_load_argument(parser) -> None:
     """``--max-load``: the load average above which a speed tool marks its figures."""
     parser.add_argument('--max-load', type=positive_float, metavar='LOAD',
                         help='mark the speed figures unreliable when the 1-minute load average '
-                        'is above this (default: the number of threads the runs use)')
+                        'is above this (default: the number of threads the runs use + 0.5)')
 
 
 def unreliable_mark(report: Dict) -> str:

@@ -11,8 +11,8 @@ Two things make a measurement untrustworthy, and :func:`reliability` names
 them so that the report says so next to the figures:
 
 * the machine was loaded: the 1-minute load average when the timing ended
-  was above the threads the timed runs use (other processes competed for the
-  cores), or above a limit the caller gives;
+  was more than :data:`LOAD_SLACK` above the threads the timed runs use
+  (other processes competed for the cores), or above a limit the caller gives;
 * a speedup lies far above its ceiling (more than :data:`CEILING_MARGIN`
   times it). The FLOPs ratio bounds what skipping tokens can gain; well
   above it, the timing measured something else: a first call's allocation
@@ -27,6 +27,10 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 import torch
 
 CEILING_MARGIN = 1.5  # a speedup above this multiple of its ceiling is not plausible
+# The runs' own threads hold the 1-minute load average at about their count, and an idle
+# machine's housekeeping adds a few tenths: only more than this much above the thread count
+# means that another process competed for the cores.
+LOAD_SLACK = 0.5
 
 
 class Timings(NamedTuple):
@@ -105,15 +109,16 @@ def reliability(timings: Timings, bounds: Optional[Dict[str, Tuple[float, float]
 
     ``bounds``: ``{what: (speedup, ceiling)}`` for each speedup that has a
     ceiling. ``max_load``: the load average above which the machine counts as
-    loaded (default: the threads the runs use). Returns ``load_average``,
+    loaded (default: the threads the runs use plus ``LOAD_SLACK``). Returns ``load_average``,
     ``max_load`` and ``unreliable``: one reason per problem, empty when none.
     """
     if max_load is not None and not max_load >= 0:
         raise ValueError(f'the load limit must be a number >= 0, got {max_load!r}')
-    limit = timings.threads if max_load is None else max_load
+    limit = timings.threads + LOAD_SLACK if max_load is None else max_load
     reasons = []
     if timings.load_average > limit:
-        what = (f'the {timings.threads} thread(s) the runs use' if max_load is None
+        what = (f'the {timings.threads} thread(s) the runs use (+{LOAD_SLACK:g})'
+                if max_load is None
                 else f'the limit {max_load:g}')
         reasons.append(f'the machine was loaded: 1-minute load average {timings.load_average:.2f}'
                        f' above {what}')

@@ -17,7 +17,7 @@ mode, B test inputs) is timed at the end, interleaved with the complete model.
 Printed: a progress line per target (stderr), a table, one JSON line; with
 --out, a plot of the metric against GFLOPs with the throughput on a second
 axis and the uncalibrated model (the paper's threshold) marked. Timings taken
-while the machine was loaded (1-minute load average above the threads in use,
+while the machine was loaded (1-minute load average over 0.5 above the threads in use,
 or above --max-load), or a speedup far above its FLOPs ceiling, are marked
 UNRELIABLE below the table.
 """

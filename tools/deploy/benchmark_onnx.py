@@ -18,7 +18,7 @@ difference to PyTorch; JSON at the end. A fourth timed run replays only the
 dense model's linear layers (the same matrix products, in PyTorch): no
 runtime whose GEMM is as fast as PyTorch's can run the dense model faster,
 so the speedup over eager dense is printed with that bound. A measurement taken
-while the machine was loaded (1-minute load average above the threads in use,
+while the machine was loaded (1-minute load average over 0.5 above the threads in use,
 or above --max-load), or a speedup far above its ceiling or bound, is marked
 UNRELIABLE, with the reason.
 """
