@@ -6,6 +6,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from ..models.dyt import set_tau
+from ..models.dyt.registry import check_real
 from .runner_parts import dyt_objective_of, unwrapped_model
 
 
@@ -34,13 +35,11 @@ class DyTScheduleHook(Hook):
 
     def __init__(self, tau: float = 5.0, final_tau: Optional[float] = None,
                  rate_warmup_iters: int = 0, distill_warmup_iters: int = 0):
-        for name, value in (('tau', tau), ('final_tau', final_tau)):
-            if value is not None and not value > 0:
-                raise ValueError(f'{name} must be > 0, got {value!r}')
-        for name, value in (('rate_warmup_iters', rate_warmup_iters),
-                            ('distill_warmup_iters', distill_warmup_iters)):
-            if value < 0:
-                raise ValueError(f'{name} must be >= 0, got {value!r}')
+        check_real('tau', tau, above=0)
+        if final_tau is not None:
+            check_real('final_tau', final_tau, above=0)
+        check_real('rate_warmup_iters', rate_warmup_iters, at_least=0)
+        check_real('distill_warmup_iters', distill_warmup_iters, at_least=0)
         self.tau = tau
         self.final_tau = final_tau
         self.rate_warmup_iters = rate_warmup_iters

@@ -1,9 +1,10 @@
 """The DyT training terms shared by every task."""
-import numbers
 from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
+
+from .registry import check_real
 
 
 def mean_keep_rate(masks: torch.Tensor, site_tokens: Optional[torch.Tensor] = None
@@ -59,15 +60,11 @@ class DyTObjective:
                  complete_weight: float = 1.0, distill_weight: float = 1.0):
         weights = (('rate_weight', rate_weight), ('complete_weight', complete_weight),
                    ('distill_weight', distill_weight))
-        for name, value in (('target_rate', target_rate), *weights):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f'dyt_loss {name} must be a number, got {value!r} (a '
-                                f'{type(value).__name__}); write it without quotes')
+        check_real('dyt_loss target_rate', target_rate)
         if not 0.0 < target_rate <= 1.0:
             raise ValueError(f'target keep rate r must lie in (0, 1], got {target_rate!r}')
         for name, value in weights:
-            if value < 0:
-                raise ValueError(f'{name} must be >= 0, got {value!r}')
+            check_real(f'dyt_loss {name}', value, at_least=0)
         self.target_rate = target_rate
         self.rate_weight = rate_weight
         self.complete_weight = complete_weight
