@@ -35,9 +35,11 @@ def test_the_engine_imports_nothing_from_the_analysis_tools(path):
     assert not above, f'{path} imports {above}'
 
 
-@pytest.mark.parametrize('path', files('engine', 'analysis', 'deploy') + [
-    osp.join(PACKAGE, 'models', 'dyt', name) for name in
-    ('calibration.py', 'capacity.py', 'recorder.py')], ids=osp.basename)
+ALL_MODULES = sorted(glob.glob(osp.join(PACKAGE, '**', '*.py'), recursive=True)
+                     + glob.glob(osp.join(REPO, 'tools', '**', '*.py'), recursive=True))
+
+
+@pytest.mark.parametrize('path', ALL_MODULES, ids=lambda p: osp.relpath(p, REPO))
 def test_no_private_name_is_imported_from_another_module(path):
     private = [(module, name) for module, names in imports_of(path) for name in names
                if module.startswith('dyt_mm') and name.startswith('_')]

@@ -22,7 +22,7 @@ from typing import Dict, List
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .seg_shapes import DOMAINS, SHAPE_COLOURS, _background, _polygon
+from .seg_shapes import DOMAINS, SHAPE_COLOURS, shape_background, shape_polygon
 
 CLASSES = ('disc', 'square', 'triangle', 'cross')
 SPLITS = {'train': 320, 'val': 80}
@@ -36,7 +36,7 @@ def _outline(name: str, cx: float, cy: float, radius: float, angle: float) -> Li
     if name == 'disc':
         return [(cx + radius * math.cos(t), cy + radius * math.sin(t))
                 for t in np.linspace(0, 2 * math.pi, DISC_VERTICES, endpoint=False)]
-    return _polygon(name, cx, cy, radius, angle)
+    return shape_polygon(name, cx, cy, radius, angle)
 
 
 def _polygon_area(points: List[tuple]) -> float:
@@ -47,7 +47,8 @@ def _polygon_area(points: List[tuple]) -> float:
 def make_sample(rng: np.random.Generator, domain: str = 'target', max_tries: int = 50):
     """One image (H, W, 3) uint8 RGB and its instances: ``(class index, polygon)`` pairs."""
     height, width = (int(s) for s in rng.integers(SIZE_RANGE[0], SIZE_RANGE[1] + 1, size=2))
-    image = Image.fromarray(_background(rng, height, width, domain).clip(0, 255).astype(np.uint8))
+    background = shape_background(rng, height, width, domain)
+    image = Image.fromarray(background.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
     placed, instances = [], []
     for _ in range(int(rng.integers(1, 5))):

@@ -39,7 +39,7 @@ SIZE_RANGE = (64, 96)
 _DONE = '.complete'
 
 
-def _background(rng: np.random.Generator, height: int, width: int, domain: str) -> np.ndarray:
+def shape_background(rng: np.random.Generator, height: int, width: int, domain: str) -> np.ndarray:
     """A muted (H, W, 3) float background: flat (source) or textured (target), plus noise."""
     grey = rng.uniform(60, 200)
     colours = grey + rng.uniform(-45, 45, size=(2, 3))  # low saturation: no shape hue
@@ -62,7 +62,7 @@ def _background(rng: np.random.Generator, height: int, width: int, domain: str) 
     return image + rng.normal(0, 8, size=image.shape)
 
 
-def _polygon(name: str, cx: float, cy: float, radius: float, angle: float):
+def shape_polygon(name: str, cx: float, cy: float, radius: float, angle: float):
     """Vertices of a square, triangle or cross centred on (cx, cy), rotated by ``angle``."""
     if name == 'square':
         points = [(radius * 0.75 * a, radius * 0.75 * b) for a, b in ((1, 1), (-1, 1), (-1, -1),
@@ -92,7 +92,7 @@ def _boundary(labels: np.ndarray) -> np.ndarray:
 def make_sample(rng: np.random.Generator, domain: str = 'target'):
     """One ``(image (H, W, 3) uint8 RGB, label map (H, W) uint8)`` pair of ``domain``."""
     height, width = (int(s) for s in rng.integers(SIZE_RANGE[0], SIZE_RANGE[1] + 1, size=2))
-    image = _background(rng, height, width, domain).clip(0, 255).astype(np.uint8)
+    image = shape_background(rng, height, width, domain).clip(0, 255).astype(np.uint8)
     image = Image.fromarray(image)
     label_map = Image.new('L', (width, height), CLASSES.index('background') + 1)
     draw_image, draw_label = ImageDraw.Draw(image), ImageDraw.Draw(label_map)
@@ -107,7 +107,7 @@ def make_sample(rng: np.random.Generator, domain: str = 'target'):
             if name == 'disc':
                 draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=value)
             else:
-                draw.polygon(_polygon(name, cx, cy, radius, angle), fill=value)
+                draw.polygon(shape_polygon(name, cx, cy, radius, angle), fill=value)
     labels = np.asarray(label_map).copy()
     labels[_boundary(labels)] = 0
     return np.asarray(image), labels
