@@ -45,9 +45,22 @@ def trainable_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
     return {name: t.detach().clone() for name, t in model.state_dict().items() if name in keys}
 
 
+# The meta key that marks an adapter-only checkpoint: written and read only here.
+TRAINABLE_ONLY = 'dyt_trainable_only'
+
+
+def make_trainable_only(model: nn.Module, checkpoint: Dict[str, Any]) -> None:
+    """Reduce an mmengine checkpoint (in place) to ``model``'s adapter-only part
+    (:func:`adapter_only_keys`) and mark it so, for :func:`fit_checkpoint`."""
+    kept = adapter_only_keys(model)
+    checkpoint['state_dict'] = type(checkpoint['state_dict'])(
+        (k, v) for k, v in checkpoint['state_dict'].items() if k in kept)
+    checkpoint.setdefault('meta', {})[TRAINABLE_ONLY] = True
+
+
 def is_trainable_only(checkpoint: Any) -> bool:
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-    return isinstance(meta, dict) and bool(meta.get('dyt_trainable_only'))
+    return isinstance(meta, dict) and bool(meta.get(TRAINABLE_ONLY))
 
 
 def complete_trainable_state(model: nn.Module,
