@@ -401,6 +401,20 @@ def test_get_flops_on_test_data_and_on_random_inputs(trained):
     assert 'random inputs' in report['inputs'] and report['num_inputs'] == 32
 
 
+def test_get_flops_counts_lora_merged_as_deployed(digits_root, base_ckpt, tmp_path):
+    cfg = tiny_digits_cfg(digits_root, str(tmp_path), base_ckpt, config=osp.join(
+        REPO, 'configs/demo/lora-r8_vit-tiny-p4_digits-target.py'))
+    cfg_path = str(tmp_path / 'lora.py')
+    cfg.dump(cfg_path)
+    proc = run_tool('tools/analysis/get_flops.py', cfg_path, '--shape', '32', '32',
+                    '--num-samples', '2')
+    assert proc.returncode == 0, proc.stderr
+    report = last_json(proc.stdout)
+    assert report['lora_merged'] == TINY_VIT['arch']['depth']
+    assert report['gflops_mean'] == report['complete_gflops'] == report['dense_gflops']
+    assert 'LoRA     merged into the frozen weights' in proc.stdout
+
+
 def test_benchmark_runs_both_modes_and_reports(trained):
     cfg_path, ckpt = trained
     proc = run_tool('tools/analysis/benchmark.py', cfg_path, '--checkpoint', ckpt,

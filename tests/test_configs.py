@@ -72,10 +72,11 @@ METHOD_PARAMS = {
     'linear-probe': 0,
     'adaptformer-d8': ADAPTER[8],
     'adaptformer-d64': ADAPTER[64],
-    'lora-r8': 12 * 4 * 768 * 8,  # 0.29 M (paper, VTAB-1K)
-    'lora-r32': 12 * 4 * 768 * 32,  # 1.18 M (paper: 1.19 M)
+    'lora-r8': 12 * 2 * (2 * 768 * 8),  # q and v: 0.29 M (paper, VTAB-1K)
+    'lora-r32': 12 * 2 * (2 * 768 * 32),  # q and v: 1.18 M (paper: 1.19 M)
     'vpt-deep-p8': 12 * 8 * 768,  # 0.07 M (paper, complete data sets)
     'dynamic-full-r0.5': VIT_B_PARAMS + TOKEN_GATES,
+    'dynamic-full-paper-r0.5': VIT_B_PARAMS + TOKEN_GATES,
     'dyt-sample-r0.5': ADAPTER[64] + TOKEN_GATES,
     'dyt-random-r0.5': ADAPTER[64],
     'dyt-sample-random-r0.5': ADAPTER[64],
@@ -104,7 +105,7 @@ def test_every_method_has_its_configs_in_each_family():
         counts[key] = counts.get(key, 0) + 1
     vtab = ('full', 'linear-probe', 'adaptformer-d8', 'lora-r8', 'vpt-deep-p8')
     others = ('full', 'linear-probe', 'adaptformer-d64', 'lora-r32', 'vpt-deep-p8',
-              'dynamic-full-r0.5')
+              'dynamic-full-r0.5', 'dynamic-full-paper-r0.5')
     expected = {('vtab1k', m): 19 for m in vtab}
     for folder in ('image', 'seg', 'video'):
         expected.update({(folder, m): FAMILIES[folder][1] for m in others})
@@ -162,8 +163,29 @@ def test_method_config_builds_with_the_formula_trainable_parameters(path, monkey
         assert loss.rate_weight == loss.complete_weight == loss.distill_weight == 0
     base_lr = {'vtab1k': 1e-3, 'image': 4e-3, 'seg': 1e-3, 'video': 5e-4}
     lr = cfg.optim_wrapper.optimizer.lr
-    full = _method(path) in ('full', 'dynamic-full-r0.5', 'full-tome8')
+    full = _method(path) in ('full', 'dynamic-full-r0.5', 'dynamic-full-paper-r0.5',
+                             'full-tome8')
     assert lr == pytest.approx(base_lr[folder] / (10 if full else 1))
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(
+    osp.join(REPO, 'configs', '*', 'dynamic-full-paper-r0.5_*.py'))), ids=osp.basename)
+def test_paper_literal_dynamic_full_adds_nothing_the_paper_does_not_state(path):
+    ours = Config.fromfile(path.replace('dynamic-full-paper-r0.5_', 'dynamic-full-r0.5_'))
+    literal = Config.fromfile(path)
+    for cfg in (ours, literal):
+        assert cfg.model.backbone.adapter is None and cfg.model.backbone.freeze_base is False
+        assert cfg.model.dyt_loss.rate_weight == 2.0 and cfg.model.dyt_loss.target_rate == 0.5
+    # ours: DyT's complete-model and distillation terms, the dispatchers at 10x the lr
+    assert ours.model.dyt_loss.complete_weight == ours.model.dyt_loss.distill_weight == 1.0
+    assert ours.optim_wrapper.paramwise_cfg.custom_keys['.dispatchers.'].lr_mult == 10.0
+    # the paper's: L_cls + 2 L_rate, one lr for every parameter
+    assert literal.model.dyt_loss.complete_weight == literal.model.dyt_loss.distill_weight == 0
+    assert '.dispatchers.' not in literal.optim_wrapper.get('paramwise_cfg', {}).get(
+        'custom_keys', {})
+    assert literal.optim_wrapper.optimizer.lr == ours.optim_wrapper.optimizer.lr
+    assert osp.basename(path) in open(ours.filename).read()  # each names the other
+    assert osp.basename(ours.filename) in open(path).read()
 
 
 # ------------------------------------------------------------------ other pre-trained bases

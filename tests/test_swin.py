@@ -211,7 +211,7 @@ def test_swin_b_dense_is_the_papers_15_40_gflops(monkeypatch):
      'multiples of 8'),
     (dict(arch=TINY, variant='attn'), "unknown Swin dispatch variant 'attn'; allowed: mlp"),
     (dict(arch=TINY, adapter=dict(type='LoRA', rank=4)),
-     r"parallel adapters \(Adapter, MoEAdapter\) only, got one attached at \['qkv'\]"),
+     r"parallel adapters \(Adapter, MoEAdapter\) only, got one attached at \['linears'\]"),
 ])
 def test_bad_swin_options_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -1,4 +1,4 @@
-# CIFAR-100: LoRA rank 32 on the attention qkv (1.18 M parameters; no dispatch).
+# CIFAR-100: LoRA rank 32 on q and v (1.18 M parameters; no dispatch).
 # Paper (Table 6): 91.42 top-1, 17.58 GFLOPs.
 _base_ = './dyt-r0.5_vit-b16-in21k_cifar100.py'
 

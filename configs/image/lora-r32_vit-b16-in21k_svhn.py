@@ -1,4 +1,4 @@
-# SVHN: LoRA rank 32 on the attention qkv (1.18 M parameters; no dispatch).
+# SVHN: LoRA rank 32 on q and v (1.18 M parameters; no dispatch).
 # Paper (Table 6): 97.36 top-1, 17.58 GFLOPs.
 _base_ = './dyt-r0.5_vit-b16-in21k_svhn.py'
 

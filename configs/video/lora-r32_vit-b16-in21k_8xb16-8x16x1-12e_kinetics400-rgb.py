@@ -1,4 +1,4 @@
-# Kinetics-400, 8 frames: LoRA rank 32 on the attention qkv (1.18 M parameters; no dispatch).
+# Kinetics-400, 8 frames: LoRA rank 32 on q and v (1.18 M parameters; no dispatch).
 # Paper (Table 6): 75.48 top-1, 142.53 GFLOPs per 8-frame clip.
 _base_ = './dyt-r0.5_vit-b16-in21k_8xb16-8x16x1-12e_kinetics400-rgb.py'
 

@@ -1,4 +1,4 @@
-# VTAB-1K pets: LoRA rank 8 on the attention qkv (0.29 M parameters; no dispatch).
+# VTAB-1K pets: LoRA rank 8 on q and v (0.29 M parameters; no dispatch).
 # Paper (Table 3): 90.4 top-1.
 _base_ = '../_base_/vtab1k_lora-r8_vit-b16.py'
 

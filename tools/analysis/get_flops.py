@@ -10,6 +10,9 @@ on the first N samples of the config's test data; without that data (or with
 --shape) random inputs are used, and the output says so. The last line is
 the whole report as JSON.
 
+LoRA is merged into the frozen weights first, as deployed: it costs nothing
+(``lora_merged`` in the JSON says how many blocks held one).
+
 With token merging (``merge=dict(r=R)``) a row gives the plain ViT with the
 same merging (the paper's Full + ToMe), and every figure counts each block at
 the tokens merging left it.
@@ -24,7 +27,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
     sys.path.insert(0, CHECKOUT)
 
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
-from dyt_mm.analysis import build_model, flops_report, load_config
+from dyt_mm.analysis import build_model, dyt_parts, flops_report, load_config
 from dyt_mm.analysis.reports import describe_offsets, format_rows, json_line
 from dyt_mm.utils.cli import int_at_least
 from mmengine.config import DictAction
@@ -73,6 +76,8 @@ def describe(args, report) -> str:
     lines = [
         f'config   {args.config}',
         f'weights  {args.checkpoint or "random (no --checkpoint: untrained dispatchers)"}',
+        *([f'LoRA     merged into the frozen weights of {report["lora_merged"]} blocks, '
+           'as deployed'] if report['lora_merged'] else []),
         f'inputs   {report["inputs"]}',
         f'unit     one backbone input {shape} = {report["frames"]} ViT image(s) of '
         f'{report["image_tokens"]} image + {report["prefix_tokens"]} prefix tokens',
@@ -90,7 +95,9 @@ def main(argv=None):
     try:
         cfg = load_config(args.config, args.cfg_options)
         model = build_model(cfg, args.checkpoint)
-        report = flops_report(model, cfg, args.num_samples, args.shape)
+        merged = dyt_parts(model)[1].merge_adapters()
+        report = dict(flops_report(model, cfg, args.num_samples, args.shape),
+                      lora_merged=merged)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f'error: {error}')
     print(describe(args, report))

@@ -8,16 +8,19 @@ it attaches with its ``attach`` attribute:
   adapter): a token-wise branch ``(B, N, C) -> (B, N, C)`` beside each
   dispatched site, ``x' = x + mask * f(x) + adapter(x)``; every token goes
   through it (``Adapter``, ``MoEAdapter``);
-* ``'qkv'``: added to the attention's qkv projection, ``qkv(x) + lora(x)``;
-  ``merge(linear)`` folds it into the frozen weights (``LoRA``);
+* ``'linears'``: low-rank updates of the block's linear layers (q, k, v,
+  proj, fc1, fc2), added to their outputs; ``merge`` folds them into the
+  frozen weights (``LoRA``);
 * ``'prompts'``: prefix tokens inserted for the block and dropped after it,
   never dispatched (``VPTPrompts``: VPT-deep).
 
 ``flops(num_tokens)`` is an adapter's inference cost (one multiply-add = one
-FLOP); the FLOP counter traces a class that does not define it.
+FLOP); the FLOP counter traces a class that does not define it. LoRA's cost
+depends on where each update runs: the counter takes it per token and layer
+(``flops_per_token``), and a merged LoRA costs nothing.
 """
 import math
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +29,8 @@ from torch import nn
 
 from .registry import build_part, check_choice
 
-ATTACH_POINTS = ('parallel', 'qkv', 'prompts')
+ATTACH_POINTS = ('parallel', 'linears', 'prompts')
+LORA_TARGETS = ('q', 'k', 'v', 'proj', 'fc1', 'fc2')  # HF PEFT's target_modules, timm's names
 DEFAULT_ADAPTER = dict(type='Adapter')
 OUR_ADAPTERS = ('Adapter', 'MoEAdapter', 'LoRA', 'VPTPrompts')
 
@@ -121,46 +125,114 @@ class MoEAdapter(nn.Module):
         return (torch.bmm(self.dropout(hidden), up_w) + up_b.unsqueeze(1)) * self.scale
 
 
-@MODELS.register_module()
-class LoRA(nn.Module):
-    """Low-rank update of the attention's fused qkv projection: ``qkv(x) + lora(x)``,
-    ``lora(x) = alpha / rank * up(dropout(down(x)))``.
+class LowRankUpdate(nn.Module):
+    """``scale * up(dropout(down(x)))`` of one linear layer (``in_features -> out_features``).
 
-    ``up`` starts at zero (a fresh LoRA leaves the model unchanged), ``down``
-    as ``nn.Linear`` does. Trainable parameters: ``4 * C * rank`` per layer
-    (C x r down, r x 3C up, no biases), so rank 8 gives 0.29 M and rank 32
-    1.18 M for ViT-B (the paper's 0.29 M / 1.19 M). ``merge(qkv)`` adds the
-    update to the frozen weight: the merged model is an ordinary ViT, so the
-    FLOP counter gives LoRA no cost. ``alpha`` defaults to ``rank`` (scale 1);
-    the paper does not give it.
+    ``up`` starts at zero (a fresh update changes nothing), ``down`` as
+    ``nn.Linear`` does; no biases (HF PEFT's ``lora_A`` / ``lora_B``).
     """
-    attach = 'qkv'
 
-    def __init__(self, embed_dims: int, rank: int = 8, alpha: Optional[float] = None,
-                 dropout: float = 0.0):
+    def __init__(self, in_features: int, out_features: int, rank: int, scale: float,
+                 dropout: float):
         super().__init__()
-        _positive_int('LoRA rank', rank)
-        self.down = nn.Linear(embed_dims, rank, bias=False)
-        self.up = nn.Linear(rank, 3 * embed_dims, bias=False)
+        self.down = nn.Linear(in_features, rank, bias=False)
+        self.up = nn.Linear(rank, out_features, bias=False)
         self.dropout = nn.Dropout(dropout)
-        self.scale = (rank if alpha is None else alpha) / rank
+        self.scale = scale
         nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
         nn.init.zeros_(self.up.weight)
 
-    def flops(self, num_tokens: int) -> int:
-        return 0  # merged into the qkv weights for inference
+    def flops_per_token(self) -> int:
+        # in x rank + rank x out multiply-adds: one per weight
+        return self.down.weight.numel() + self.up.weight.numel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.up(self.dropout(self.down(x))) * self.scale
 
+    def weight_delta(self) -> torch.Tensor:
+        """The update as a change of the frozen weight, ``(out_features, in_features)``."""
+        return self.scale * self.up.weight @ self.down.weight
+
+
+@MODELS.register_module()
+class LoRA(nn.Module):
+    """LoRA (Hu et al.) as HF PEFT and the PETL baselines use it: a separate low-rank update
+    ``alpha / rank * B_t A_t x`` added to the output of each target linear layer ``t``.
+
+    ``targets`` (PEFT's ``target_modules``): any of ``q``, ``k``, ``v`` (the
+    three parts of the fused qkv projection), ``proj`` (attention's output
+    projection), ``fc1``, ``fc2`` (the MLP's); default ``('q', 'v')``, the
+    original LoRA's. Trainable parameters per block: ``rank * (in + out)`` per
+    target, i.e. ``2 C rank`` for q, k, v, proj and ``5 C rank`` for fc1, fc2
+    of a ViT with MLP ratio 4. ViT-B with q and v: ``4 * 768 * rank`` per
+    block, 0.29 M at rank 8 and 1.18 M at rank 32 (the paper's 0.29 M /
+    1.19 M). ``alpha`` defaults to ``rank`` (scale 1; PEFT's default for rank
+    8); the paper does not give it.
+
+    The block tells the LoRA the shapes of its layers (:meth:`fit`) and feeds
+    each update the input of its layer (:meth:`adapt`); an update on the MLP
+    runs where the MLP runs, so a token the dispatcher skips gets neither the
+    MLP nor its update. :meth:`merge` adds each update to its frozen weight:
+    the merged model is an ordinary ViT.
+    """
+    attach = 'linears'
+
+    def __init__(self, embed_dims: int, rank: int = 8, alpha: Optional[float] = None,
+                 dropout: float = 0.0, targets: Sequence[str] = ('q', 'v')):
+        super().__init__()
+        _positive_int('LoRA rank', rank)
+        targets = (targets, ) if isinstance(targets, str) else tuple(targets)
+        if not targets:
+            raise ValueError(f'LoRA needs at least one target; allowed: '
+                             f'{", ".join(LORA_TARGETS)}')
+        for target in targets:
+            check_choice('LoRA target', target, LORA_TARGETS)
+        if len(set(targets)) != len(targets):
+            raise ValueError(f'LoRA targets repeat a layer: {targets!r}')
+        self.rank = rank
+        self.targets = targets
+        self.scale = (rank if alpha is None else alpha) / rank
+        self.dropout = dropout
+        self.updates = nn.ModuleDict()  # target -> LowRankUpdate, made by fit()
+
+    def fit(self, shapes: Mapping[str, Tuple[int, int]]) -> None:
+        """Make the updates for the block's layers: ``shapes`` maps each layer the block
+        has to its ``(in_features, out_features)``."""
+        for target in self.targets:
+            if target not in shapes:
+                hint = " (a gated MLP, mlp_act='swiglu', has no single fc1)" * (target == 'fc1')
+                raise ValueError(f'LoRA target {target!r} is not a linear layer of this block; '
+                                 f'it has {", ".join(shapes)}{hint}')
+            self.updates[target] = LowRankUpdate(*shapes[target], self.rank, self.scale,
+                                                 self.dropout)
+
+    def adapts(self, *targets: str) -> bool:
+        return any(t in self.updates for t in targets)
+
+    def adapt(self, target: str, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``out``, the output of the ``target`` layer for the input ``x``, plus the
+        target's update (``out`` itself when the target is not adapted)."""
+        if target not in self.updates:
+            return out
+        return out + self.updates[target](x)
+
+    def flops_per_token(self, targets: Sequence[str]) -> int:
+        """Multiply-adds per token of the updates of ``targets`` (unmerged)."""
+        return sum(u.flops_per_token() for t, u in self.updates.items() if t in targets)
+
     @torch.no_grad()
-    def merge(self, qkv: nn.Linear) -> None:
-        """Add ``scale * up @ down`` to ``qkv.weight`` in place."""
-        if qkv.weight.shape != (self.up.out_features, self.down.in_features):
-            raise ValueError(f'LoRA of shape {self.down.in_features} -> '
-                             f'{self.up.out_features} does not fit a layer of weight shape '
-                             f'{tuple(qkv.weight.shape)}')
-        qkv.weight += self.scale * (self.up.weight @ self.down.weight).to(qkv.weight.dtype)
+    def merge(self, layers: Mapping[str, Tuple[nn.Linear, slice]]) -> None:
+        """Add each update to its frozen weight, in place: ``layers`` maps a target to its
+        layer and the rows of the layer's weight it covers (q, k, v: thirds of qkv)."""
+        for target, update in self.updates.items():
+            linear, rows = layers[target]
+            weight = linear.weight[rows]
+            delta = update.weight_delta()
+            if weight.shape != delta.shape:
+                raise ValueError(f'the LoRA update of {target!r} has shape '
+                                 f'{tuple(delta.shape)}, which does not fit the layer\'s '
+                                 f'weight rows of shape {tuple(weight.shape)}')
+            linear.weight[rows] += delta.to(weight.dtype)
 
 
 @MODELS.register_module()
@@ -215,7 +287,7 @@ def build_adapter(cfg: Mapping, embed_dims: int) -> nn.Module:
 def build_adapters(cfg: Optional[Mapping], embed_dims: int,
                    sites: Sequence[str]) -> Dict[str, nn.Module]:
     """One block's adapters by where they attach: one per dispatched site for a
-    parallel adapter, else one under its attach point (``qkv``, ``prompts``)."""
+    parallel adapter, else one under its attach point (``linears``, ``prompts``)."""
     if cfg is None:
         return {}
     first = build_adapter(cfg, embed_dims)

@@ -2,17 +2,17 @@
 
 ``variant`` chooses which residual branches are sites: the MLP, the
 attention, both, or the whole layer. Adapters that attach elsewhere (LoRA on
-qkv, VPT prompts) are held beside the sites; see :mod:`.adapters`.
+the linear layers, VPT prompts) are held beside the sites; see :mod:`.adapters`.
 """
 from functools import partial
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from .adapters import DEFAULT_ADAPTER, build_adapters
 from .dispatcher import DEFAULT_DISPATCH, build_dispatcher
-from .layers import (INNER_NORMS, Attention, DropPath, LayerScale, build_mlp,
+from .layers import (INNER_NORMS, Attention, DropPath, LayerScale, Mlp, build_mlp,
                      with_identity_prefix)
 from .merging import MergeState, merge_tokens
 from .registry import check_choice
@@ -75,8 +75,12 @@ class DyTBlock(DispatchedBlock):
         self.drop_path = DropPath(drop_path)
         self.dispatchers = nn.ModuleDict({} if dispatch is None else {
             site: build_dispatcher(dispatch, dim) for site in self.sites})
-        # keyed by dispatch site (parallel adapters) or attach point ('qkv', 'prompts')
+        # keyed by dispatch site (parallel adapters) or attach point ('linears', 'prompts')
         self.adapters = nn.ModuleDict(build_adapters(adapter, dim, self.sites))
+        lora = self._adapter('linears')
+        if lora is not None:
+            lora.fit({name: (layer.in_features, len(range(layer.out_features)[rows]))
+                      for name, (layer, rows) in self.lora_layers().items()})
 
     @property
     def num_prompts(self) -> int:
@@ -86,6 +90,27 @@ class DyTBlock(DispatchedBlock):
     def _adapter(self, key: str) -> Optional[nn.Module]:
         return self.adapters[key] if key in self.adapters else None
 
+    def lora_layers(self) -> Dict[str, Tuple[nn.Linear, slice]]:
+        """The linear layers LoRA can target, by PEFT's names, and the rows of each weight
+        that a target covers: q, k and v are thirds of the fused qkv projection. A
+        gated MLP (SwiGLU) has no single ``fc1``."""
+        dim = self.attn.proj.in_features
+        qkv, whole = self.attn.qkv, slice(None)
+        layers = {'q': (qkv, slice(0, dim)), 'k': (qkv, slice(dim, 2 * dim)),
+                  'v': (qkv, slice(2 * dim, 3 * dim)), 'proj': (self.attn.proj, whole)}
+        if isinstance(self.mlp, Mlp):
+            layers['fc1'] = (self.mlp.fc1, whole)
+        layers['fc2'] = (self.mlp.fc2, whole)
+        return layers
+
+    @torch.no_grad()
+    def merge_lora(self) -> bool:
+        """Fold the LoRA (if any) into the frozen weights and remove it; whether there was one."""
+        if 'linears' not in self.adapters:
+            return False
+        self.adapters.pop('linears').merge(self.lora_layers())
+        return True
+
     # The three residual branches a site can dispatch (see site.run_site). The token-mixing
     # ones (attention, the whole layer) take the masked mode's key mask or, in the sparse
     # modes, the kept rows' layout, and ``rope``, the rotary table of the whole sequence
@@ -93,13 +118,14 @@ class DyTBlock(DispatchedBlock):
     def _attn_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
                      kept: Optional[KeptTokens] = None, *,
                      rope: Optional[torch.Tensor]) -> torch.Tensor:
-        x, qkv_adapter = self.norm1(x), self._adapter('qkv')
+        x, lora = self.norm1(x), self._adapter('linears')
         if kept is None:
-            return self.ls1(self.attn(x, key_mask, qkv_adapter, rope))
-        return self.ls1(self.attn.forward_rows(x, kept, qkv_adapter, rope))
+            return self.ls1(self.attn(x, key_mask, lora, rope))
+        return self.ls1(self.attn.forward_rows(x, kept, lora, rope))
 
     def _mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ls2(self.mlp(self.norm2(x)))
+        # LoRA on fc1 / fc2 runs inside the branch: only on the tokens the MLP runs on
+        return self.ls2(self.mlp(self.norm2(x), self._adapter('linears')))
 
     def _layer_branch(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
                       kept: Optional[KeptTokens] = None, *,
@@ -133,15 +159,14 @@ class DyTBlock(DispatchedBlock):
                           ) -> Tuple[torch.Tensor, Optional[MergeState]]:
         """The undispatched attention (global or in windows), then (with ``merge``) token
         merging by its keys."""
-        h, qkv_adapter = self.norm1(x), self._adapter('qkv')
+        h, lora = self.norm1(x), self._adapter('linears')
         if merge is not None:
-            attn, keys = self.attn.forward_with_keys(h, merge.attention_bias(num_prefix),
-                                                     qkv_adapter)
+            attn, keys = self.attn.forward_with_keys(h, merge.attention_bias(num_prefix), lora)
             return merge_tokens(x + self.drop_path(self.ls1(attn)), keys, num_prefix, merge)
         if self.attn.window_size:
-            attn = self.attn.forward_windows(h, grid, qkv_adapter, rope)
+            attn = self.attn.forward_windows(h, grid, lora, rope)
         else:
-            attn = self.attn(h, qkv_adapter=qkv_adapter, rope=rope)
+            attn = self.attn(h, lora=lora, rope=rope)
         return x + self.drop_path(self.ls1(attn)), None
 
     def _forward_sites(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor],

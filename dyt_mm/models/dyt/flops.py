@@ -10,8 +10,10 @@ QuickGELU and rotary embeddings are element-wise (free).
 
 Per-sample cost follows the masks: a dispatched branch costs its FLOPs at the
 number of kept tokens (prefix tokens included), as the ``sparse`` mode runs it.
-Adapters and dispatchers report their own cost (``flops``); VPT prompts make
-every block's sequence longer; token merging makes it shorter block by block.
+Adapters and dispatchers report their own cost (``flops``); an unmerged LoRA
+costs its low-rank products on the tokens each target layer sees (on the
+MLP's: only the kept tokens), a merged one nothing; VPT prompts make every
+block's sequence longer; token merging makes it shorter block by block.
 """
 import math
 from typing import Optional, Tuple
@@ -19,6 +21,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from .adapters import attach_point
 from .block import VARIANT_SITES
 from .layers import SwiGLU
 from .merging import merge_schedule, merging_flops
@@ -89,8 +92,10 @@ class ViTFlops:
     token merging (the paper's Full + ToMe); ``complete()`` adds the adapters
     and the prompts (the model with nothing skipped, merging if it merges);
     ``per_sample(kept)`` counts what ``sparse`` execution costs for given
-    kept-token counts. LoRA counts as merged (no cost): the inference model
-    is an ordinary ViT.
+    kept-token counts. An unmerged LoRA counts in ``complete`` and
+    ``per_sample`` (its updates of q, k, v, proj on the attention's tokens,
+    of fc1, fc2 on the MLP's); merged (``merge_adapters``), the model is an
+    ordinary ViT and LoRA costs nothing.
 
     Token merging (``vit.merge_r``) shrinks the token count block by block
     along a fixed schedule: each block's attention and MLP are counted at
@@ -140,7 +145,12 @@ class ViTFlops:
         self.keeps_prefix = all(getattr(d, 'keeps_prefix', True) for d in dispatchers)
         prefix = self.num_prefix + self.num_prompts
         self.adapters = sum(module_flops(a, int(self._tokens_at(key)[i]) + prefix, self.dim)
-                            for key, a in block.adapters.items() for i in range(self.depth))
+                            for key, a in block.adapters.items() for i in range(self.depth)
+                            if attach_point(a) != 'linears')
+        # an unmerged LoRA's multiply-adds per token of the attention and of the MLP
+        lora = block.adapters['linears'] if 'linears' in block.adapters else None
+        self.lora_attn = lora.flops_per_token(('q', 'k', 'v', 'proj')) if lora else 0
+        self.lora_mlp = lora.flops_per_token(('fc1', 'fc2')) if lora else 0
         # a dispatcher of the user's without a ``flops`` method is counted as free
         self.dispatchers = sum(d.flops(int(self._tokens_at(site)[i]))
                                for site, d in block.dispatchers.items() for i in range(self.depth)
@@ -148,7 +158,7 @@ class ViTFlops:
 
     def _tokens_at(self, where: str) -> torch.Tensor:
         """``(depth,)`` image tokens at a site or attach point: the MLP's, or attention's
-        (attention, the whole layer, LoRA on qkv, prompts)."""
+        (attention, the whole layer, prompts)."""
         return self.mlp_image_tokens if where == 'mlp' else self.attn_image_tokens
 
     def _blocks(self, attn_tokens, mlp_tokens) -> torch.Tensor:
@@ -160,14 +170,20 @@ class ViTFlops:
                                  self.mlp_inner_norm))
         return per_block.sum(dim=-1)
 
+    def _lora(self, attn_tokens, mlp_tokens) -> torch.Tensor:
+        """An unmerged LoRA's FLOPs summed over the blocks, at the tokens that run each
+        branch (numbers or ``(B, depth)`` tensors)."""
+        return (self.lora_attn * torch.as_tensor(attn_tokens, dtype=torch.float64)
+                + self.lora_mlp * torch.as_tensor(mlp_tokens, dtype=torch.float64)).sum(dim=-1)
+
     def dense(self) -> float:
         n = self.num_tokens
         return float(self.stem + self._blocks(n, n) + self.dense_outer_norms)
 
     def _unskipped_blocks(self) -> float:
         prefix = self.num_prefix + self.num_prompts
-        return self._blocks(self.attn_image_tokens + prefix,
-                            self.mlp_image_tokens + prefix).item() + self.merging
+        attn, mlp = self.attn_image_tokens + prefix, self.mlp_image_tokens + prefix
+        return (self._blocks(attn, mlp) + self._lora(attn, mlp)).item() + self.merging
 
     def merged(self) -> float:
         """The plain ViT (no adapters, no prompts) with this ViT's token merging."""
@@ -189,7 +205,7 @@ class ViTFlops:
                  for where in ('attn', 'mlp')}
         attn_tokens = by_site.get('attn', by_site.get('layer', every['attn']))
         mlp_tokens = by_site.get('mlp', by_site.get('layer', every['mlp']))
-        blocks = self._blocks(attn_tokens, mlp_tokens)
+        blocks = self._blocks(attn_tokens, mlp_tokens) + self._lora(attn_tokens, mlp_tokens)
         extra = self.adapters + self.dispatchers + self.merging
         return self.stem + self.outer_norms + blocks + extra
 

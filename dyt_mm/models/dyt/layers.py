@@ -78,8 +78,9 @@ class Attention(nn.Module):
     * :meth:`forward_with_keys`: global attention with per-key logits, which
       also returns the keys token merging matches tokens by.
 
-    Every path takes ``qkv_adapter`` (LoRA on the projections: token-wise, so
-    it runs on kept rows as well) and, but for token merging, ``rope``: an
+    Every path takes ``lora`` (the block's :class:`~.adapters.LoRA`, whose
+    updates of q, k, v and proj are token-wise, so they run on kept rows as
+    well) and, but for token merging, ``rope``: an
     ``(N, 2 * head_dim)`` table of concatenated sin and cos per token of the
     sequence (identity rows for prefix tokens) rotating queries and keys
     (EVA-02's 2-D RoPE). ``inner_norm`` adds EVA-02's LayerNorm before the
@@ -104,14 +105,14 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
-                qkv_adapter: Optional[nn.Module] = None,
+                lora: Optional[nn.Module] = None,
                 rope: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Global attention of ``(B, N, C)`` tokens; ``key_mask`` ``(B, N)`` hides keys."""
-        q, k, v = self._heads(self.project(x, qkv_adapter, rope))
-        return self._output(self._attend(q, k, v, attention_bias(key_mask, None, q.dtype)))
+        q, k, v = self._heads(self.project(x, lora, rope))
+        return self._output(self._attend(q, k, v, attention_bias(key_mask, None, q.dtype)), lora)
 
     def forward_windows(self, x: torch.Tensor, grid: Optional[Tuple[int, int]],
-                        qkv_adapter: Optional[nn.Module] = None,
+                        lora: Optional[nn.Module] = None,
                         rope: Optional[torch.Tensor] = None) -> torch.Tensor:
         """ViTDet's window attention of the ``(B, H*W, C)`` image tokens of ``grid``: each
         token attends within its ``window_size x window_size`` window (the grid is
@@ -123,18 +124,18 @@ class Attention(nn.Module):
             raise ValueError(f'window attention needs the image tokens only, as a grid; got '
                              f'{N} tokens for grid {grid} (no class, register or prompt tokens)')
         layout = self.windows.layout(grid, x)
-        qkv = self.windows.partition(self.project(x, qkv_adapter, rope), layout)
+        qkv = self.windows.partition(self.project(x, lora, rope), layout)
         key_mask = None if layout.key_mask is None else layout.key_mask.repeat(B, 1)
         q, k, v = self._heads(qkv)
         out = self._attend(q, k, v, attention_bias(key_mask, None, q.dtype))
-        return self._output(self.windows.reverse(out, layout, B))
+        return self._output(self.windows.reverse(out, layout, B), lora)
 
     def forward_rows(self, rows: torch.Tensor, kept: KeptTokens,
-                     qkv_adapter: Optional[nn.Module] = None,
+                     lora: Optional[nn.Module] = None,
                      rope: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Attention of the kept ``rows`` ``(K, C)`` of a batch, each sample's among
         themselves; ``rope`` is the whole sequence's table (each row takes its token's)."""
-        qkv = self.project(rows, qkv_adapter, None if rope is None else rope[kept.token])
+        qkv = self.project(rows, lora, None if rope is None else rope[kept.token])
         B, K = kept.valid.shape
         packed = qkv.new_zeros(B, K, qkv.shape[-1])
         packed[kept.sample, kept.slot] = qkv
@@ -144,24 +145,27 @@ class Attention(nn.Module):
         fused = self.fused_attn and not torch.compiler.is_compiling()
         q, k, v = self._heads(packed)
         out = self._attend(q, k, v, attention_bias(kept.valid, None, q.dtype), fused)
-        return self._output(out[kept.sample, kept.slot])
+        return self._output(out[kept.sample, kept.slot], lora)
 
     def forward_with_keys(self, x: torch.Tensor, key_bias: torch.Tensor,
-                          qkv_adapter: Optional[nn.Module] = None
+                          lora: Optional[nn.Module] = None
                           ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Global attention with ``key_bias`` ``(B, N)`` added to each key's logits (token
         merging's log sizes); also returns the keys averaged over heads ``(B, N, head_dim)``."""
-        q, k, v = self._heads(self.project(x, qkv_adapter))
+        q, k, v = self._heads(self.project(x, lora))
         out = self._attend(q, k, v, attention_bias(None, key_bias, q.dtype))
-        return self._output(out), k.mean(dim=1)
+        return self._output(out, lora), k.mean(dim=1)
 
-    def project(self, x: torch.Tensor, qkv_adapter: Optional[nn.Module] = None,
+    def project(self, x: torch.Tensor, lora: Optional[nn.Module] = None,
                 rope: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``(..., N, C)`` tokens -> their ``(..., N, 3C)`` projections (LoRA and rotary
         positions included); ``rope`` is ``(N, 2 * head_dim)``."""
         qkv = self.qkv(x)
-        if qkv_adapter is not None:
-            qkv = qkv + qkv_adapter(x)
+        if lora is not None and lora.adapts('q', 'k', 'v'):
+            # q, k and v are the three thirds of the fused projection, each its own target
+            qkv = torch.cat([lora.adapt(target, part, x)
+                             for target, part in zip(('q', 'k', 'v'), qkv.chunk(3, dim=-1))],
+                            dim=-1)
         if rope is None:
             return qkv
         q, k, v = qkv.unflatten(-1, (3, self.num_heads, self.head_dim)).unbind(-3)
@@ -182,8 +186,10 @@ class Attention(nn.Module):
         # explicit width: in sparse mode N may be 0 (a layer that keeps no token)
         return x.transpose(1, 2).reshape(B, N, self.num_heads * self.head_dim)
 
-    def _output(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.norm(x))
+    def _output(self, x: torch.Tensor, lora: Optional[nn.Module] = None) -> torch.Tensor:
+        x = self.norm(x)
+        out = self.proj(x)
+        return out if lora is None else lora.adapt('proj', out, x)
 
 
 class QuickGELU(nn.Module):
@@ -194,7 +200,10 @@ class QuickGELU(nn.Module):
 
 
 class Mlp(nn.Module):
-    """``fc2(norm(act(fc1(x))))``; ``norm`` (EVA-02's inner LayerNorm) is optional."""
+    """``fc2(norm(act(fc1(x))))``; ``norm`` (EVA-02's inner LayerNorm) is optional.
+
+    ``lora``: the block's :class:`~.adapters.LoRA` (updates of fc1 and fc2), or None.
+    """
 
     def __init__(self, dim: int, hidden_dim: int, act: str = 'gelu', inner_norm: bool = False,
                  norm_eps: float = 1e-6):
@@ -204,15 +213,19 @@ class Mlp(nn.Module):
         self.norm = nn.LayerNorm(hidden_dim, eps=norm_eps) if inner_norm else nn.Identity()
         self.fc2 = nn.Linear(hidden_dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.norm(self.act(self.fc1(x))))
+    def forward(self, x: torch.Tensor, lora: Optional[nn.Module] = None) -> torch.Tensor:
+        if lora is None:
+            return self.fc2(self.norm(self.act(self.fc1(x))))
+        hidden = self.norm(self.act(lora.adapt('fc1', self.fc1(x), x)))
+        return lora.adapt('fc2', self.fc2(hidden), hidden)
 
 
 class SwiGLU(nn.Module):
     """EVA-02's gated MLP, ``fc2(norm(silu(fc1_g(x)) * fc1_x(x)))`` (timm naming).
 
     Token-wise like :class:`Mlp`, so it is one dispatched site and the sparse
-    mode runs it on the kept tokens only.
+    mode runs it on the kept tokens only. ``lora`` may update fc2 only: its
+    two input layers have no single ``fc1``.
     """
 
     def __init__(self, dim: int, hidden_dim: int, inner_norm: bool = False,
@@ -223,8 +236,10 @@ class SwiGLU(nn.Module):
         self.norm = nn.LayerNorm(hidden_dim, eps=norm_eps) if inner_norm else nn.Identity()
         self.fc2 = nn.Linear(hidden_dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.norm(F.silu(self.fc1_g(x)) * self.fc1_x(x)))
+    def forward(self, x: torch.Tensor, lora: Optional[nn.Module] = None) -> torch.Tensor:
+        hidden = self.norm(F.silu(self.fc1_g(x)) * self.fc1_x(x))
+        out = self.fc2(hidden)
+        return out if lora is None else lora.adapt('fc2', out, hidden)
 
 
 def build_mlp(dim: int, hidden_dim: int, act: str = 'gelu', inner_norm: bool = False,

@@ -308,17 +308,12 @@ class DyTViT(DyTNetwork):
 
     @torch.no_grad()
     def merge_adapters(self) -> int:
-        """Fold every qkv adapter (LoRA) into the frozen qkv weights and remove it.
+        """Fold every LoRA into the frozen weights of the layers it targets and remove it.
 
         The merged model computes the same function as an ordinary ViT (up to
-        rounding). Returns the number of adapters merged.
+        rounding). Returns the number of adapters (one per block) merged.
         """
-        merged = 0
-        for block in self.blocks:
-            if 'qkv' in block.adapters:
-                block.adapters.pop('qkv').merge(block.attn.qkv)
-                merged += 1
-        return merged
+        return sum(block.merge_lora() for block in self.blocks)
 
     def checkpoint_filter(self, state: StateDict) -> StateDict:
         """Pre-trained ViT tensors fitted to this ViT: a class token it was built without
