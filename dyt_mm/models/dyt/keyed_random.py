@@ -48,7 +48,9 @@ def content_keys(tokens: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
     B, N, C = tokens.shape
     channels = torch.arange(C, device=tokens.device)
     signs = 1.0 - 2.0 * (mix((channels + seed) % MODULUS) // (MODULUS // 2)).float()
-    projected = (tokens.float() @ signs[:, None]).squeeze(-1)  # (B, N): N x C multiply-adds
+    # in float32 even under autocast: half precision would bring more keys near a sign change
+    with torch.autocast(device_type=tokens.device.type, enabled=False):
+        projected = (tokens.float() @ signs[:, None]).squeeze(-1)  # (B, N): N x C mult-adds
     # centring the projections centres the tokens on the sample's mean token (it is linear)
     projected = projected - projected.mean(dim=1, keepdim=True)
     groups = min(KEY_BITS, N)
