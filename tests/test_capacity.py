@@ -46,7 +46,7 @@ def test_capacity_equals_sparse_when_no_site_keeps_more_than_k(kind):
     x = images(4)
     expected = run(model, x, 'sparse')
     assert 0 < expected.masks.mean() < 1
-    # quantile 1: the largest counts (a random dispatcher draws its masks per batch shape)
+    # quantile 1: the largest counts, so every site fits these inputs
     calibrated = calibrate_capacities(model, [x])
     lengths = model.site_lengths()
     assert len(calibrated) == len(lengths) and all(1 <= k <= n for k, n in

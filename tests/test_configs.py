@@ -75,6 +75,7 @@ METHOD_PARAMS = {
     'lora-r8': 12 * 2 * (2 * 768 * 8),  # q and v: 0.29 M (paper, VTAB-1K)
     'lora-r32': 12 * 2 * (2 * 768 * 32),  # q and v: 1.18 M (paper: 1.19 M)
     'vpt-deep-p8': 12 * 8 * 768,  # 0.07 M (paper, complete data sets)
+    'vpt-deep': None,  # VTAB-1K: 12 x 768 x the task's prompt count (VPT_DEEP_PROMPTS)
     'dynamic-full-r0.5': VIT_B_PARAMS + TOKEN_GATES,
     'dynamic-full-paper-r0.5': VIT_B_PARAMS + TOKEN_GATES,
     'dyt-sample-r0.5': ADAPTER[64] + TOKEN_GATES,
@@ -98,12 +99,37 @@ def _method(path):
     return osp.basename(path).split('_')[0]
 
 
+def _vtab_task(path):
+    return osp.splitext(osp.basename(path))[0].split('_vtab1k-')[1]
+
+
+# VPT-deep's prompt length per VTAB-1K task for ViT-B/16, as visinf/adapter_plus
+# conf/experiment/vtab/vpt.yaml (commit 191c4ab) runs VPT; KMnP/vpt's demo.ipynb states dmlab,
+# sun397 and eurosat alike (configs/_base_/vtab1k_vpt-deep_vit-b16.py says more)
+VPT_DEEP_PROMPTS = {
+    'cifar100': 10, 'caltech101': 10, 'dtd': 10, 'flowers102': 1, 'pets': 1, 'svhn': 50,
+    'sun397': 5, 'camelyon': 100, 'eurosat': 100, 'resisc45': 10, 'retinopathy': 1,
+    'clevr-count': 100, 'clevr-dist': 200, 'dmlab': 100, 'kitti-dist': 100, 'dsprites-loc': 100,
+    'dsprites-ori': 100, 'smallnorb-azim': 200, 'smallnorb-elev': 200}
+
+
+def test_vtab_vpt_configs_use_vpts_prompt_length_of_each_task():
+    paths = [p for p in METHOD_CONFIGS if _method(p) == 'vpt-deep']
+    # the leaf's own line (one of them is built with its base chain above)
+    counts = {_vtab_task(p): int(re.search(r'num_prompts=(\d+)', open(p).read()).group(1))
+              for p in paths}
+    assert counts == VPT_DEEP_PROMPTS
+    # the mean over the 19 tasks is 0.678 M parameters, not the paper's 0.53 M (Table 3)
+    mean = sum(12 * 768 * n for n in counts.values()) / len(counts)
+    assert round(mean / 1e6, 3) == 0.678
+
+
 def test_every_method_has_its_configs_in_each_family():
     counts = {}
     for path in METHOD_CONFIGS:
         key = (osp.basename(osp.dirname(path)), _method(path))
         counts[key] = counts.get(key, 0) + 1
-    vtab = ('full', 'linear-probe', 'adaptformer-d8', 'lora-r8', 'vpt-deep-p8')
+    vtab = ('full', 'linear-probe', 'adaptformer-d8', 'lora-r8', 'vpt-deep')
     others = ('full', 'linear-probe', 'adaptformer-d64', 'lora-r32', 'vpt-deep-p8',
               'dynamic-full-r0.5', 'dynamic-full-paper-r0.5')
     expected = {('vtab1k', m): 19 for m in vtab}
@@ -154,6 +180,8 @@ def test_method_config_builds_with_the_formula_trainable_parameters(path, monkey
     folder = osp.basename(osp.dirname(path))
     trainable = sum(p.numel() for p in vit.parameters() if p.requires_grad)
     expected = METHOD_PARAMS[_method(path)]
+    if _method(path) == 'vpt-deep':
+        expected = 12 * 768 * VPT_DEEP_PROMPTS[_vtab_task(path)]
     if folder == 'seg' and expected >= VIT_B_PARAMS:
         # positions for the 32 x 32 grid of 512 px crops, no final norm
         expected += (32 * 32 - 14 * 14) * 768 - 2 * 768

@@ -112,7 +112,7 @@ def test_sparse_flops_of_each_dispatcher_follow_the_masks(method):
             assert ViTFlops(model).from_masks(masks).tolist() == [fvcore_flops(model, x)]
 
 
-def test_random_dispatch_is_fresh_in_training_fixed_in_eval_and_keeps_rate():
+def test_random_dispatch_is_fresh_in_training_and_keyed_by_content_in_eval():
     dispatcher = RandomDispatcher(C, rate=0.3)
     x = torch.randn(64, 1 + 400, C)
     first = dispatcher.train()(x, 1)
@@ -120,12 +120,65 @@ def test_random_dispatch_is_fresh_in_training_fixed_in_eval_and_keeps_rate():
     assert torch.equal(first[:, :1], torch.ones(64, 1))
     assert first[:, 1:].mean().item() == pytest.approx(0.3, abs=0.01)
     dispatcher.eval()
-    assert torch.equal(dispatcher(x, 1), dispatcher(x.flip(0), 1))  # does not read x
+    # each sample's mask follows the sample when the batch is reordered
+    assert torch.equal(dispatcher(x.flip(0), 1), dispatcher(x, 1).flip(0))
     assert not any(p.requires_grad for p in dispatcher.parameters())
     # the seed is saved with the model, so a reloaded model makes the same decisions
     again = RandomDispatcher(C, rate=0.3)
+    assert not torch.equal(again.eval()(x, 1), dispatcher(x, 1))
     again.load_state_dict(dispatcher.state_dict())
-    assert torch.equal(again.eval()(x, 1), dispatcher(x, 1))
+    assert torch.equal(again(x, 1), dispatcher(x, 1))
+
+
+@pytest.mark.parametrize('method', ['random-token', 'random-sample'])
+@pytest.mark.parametrize('mode', ['masked', 'sparse'])
+def test_random_dispatch_mask_of_a_sample_is_the_same_at_any_batch_size_and_place(method, mode):
+    model = tiny(method).eval()
+    x = images(8, seed=5)
+    with dyt_mode(model, mode), torch.no_grad():
+        in_batch = model(x).masks  # (B, sites, N_image)
+        alone = torch.cat([model(x[i:i + 1]).masks for i in range(8)])
+        order = torch.tensor([3, 7, 0, 5, 1, 6, 2, 4])
+        shuffled = model(x[order]).masks
+    assert torch.equal(alone, in_batch)
+    assert torch.equal(shuffled, in_batch[order])
+    with dyt_mode(model, 'sparse' if mode == 'masked' else 'masked'), torch.no_grad():
+        assert torch.equal(model(x).masks, in_batch)  # and the same in the other mode
+
+
+def test_random_dispatch_gives_different_images_different_masks():
+    model = tiny('random-token').eval()
+    with dyt_mode(model, 'sparse'), torch.no_grad():
+        # at batch size 1, as a deployed model sees them
+        masks = torch.cat([model(images(1, seed=i)).masks for i in range(6)])
+    for site in range(masks.shape[1]):
+        assert len({tuple(m.tolist()) for m in masks[:, site]}) == 6, f'site {site}'
+
+
+@pytest.mark.parametrize('level', ['token', 'sample'])
+def test_random_dispatch_keeps_rate_r_over_many_samples_at_every_position(level):
+    torch.manual_seed(0)
+    dispatcher = RandomDispatcher(C, rate=0.3, level=level).eval()
+    # a shared offset, as in a ViT's residual stream, must not make the samples alike
+    x = torch.randn(2000, 1 + 64, C) + 3.0
+    kept = dispatcher(x, 1)[:, 1:]
+    # 2000 samples: 3 sigma is 0.004 for tokens, 0.03 for whole samples
+    assert kept.mean().item() == pytest.approx(0.3, abs=0.01 if level == 'token' else 0.03)
+    if level == 'token':  # no fixed pattern: every position is kept at the rate r
+        assert kept.mean(dim=0).sub(0.3).abs().max().item() < 0.06  # 5.8 sigma of 2000 draws
+        # a sample keeps about r of its tokens, spread as independent draws would be
+        spread = kept.mean(dim=1).std().item()
+        assert spread == pytest.approx((0.3 * 0.7 / 64)**0.5, rel=0.1)
+
+
+def test_random_dispatch_exports_and_the_exported_mask_follows_each_sample():
+    # no host sync and no generator in eval: torch.export traces it with a symbolic batch
+    dispatcher = RandomDispatcher(C, rate=0.5).eval()
+    x = torch.randn(8, 1 + N_IMAGE, C)
+    program = torch.export.export(dispatcher, (x, 1),
+                                  dynamic_shapes=({0: torch.export.Dim('batch')}, None))
+    for batch in (x[:1], x[5:8], x):
+        assert torch.equal(program.module()(batch, 1), dispatcher(batch, 1))
 
 
 def test_sample_dispatcher_trains_its_gate_through_the_pooled_tokens():

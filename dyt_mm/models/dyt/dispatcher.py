@@ -20,6 +20,7 @@ from torch import nn
 
 from mmengine.registry import MODELS
 
+from .keyed_random import content_keys, keyed_uniforms
 from .registry import build_part, check_choice
 
 LEVELS = ('token', 'sample')
@@ -176,11 +177,15 @@ class RandomDispatcher(Dispatcher):
     """Keep each image token (``level='token'``) or each sample (``'sample'``) with
     probability ``rate``; nothing is learned (paper Table 7, random strategy).
 
-    Training draws a fresh mask every forward. Eval draws it from a generator
-    seeded with the ``seed`` buffer (random at construction, saved with the
-    model), so a given input shape always gets the same mask and ``sparse``
-    equals ``masked``. ``embed_dims`` is accepted like every dispatcher's and
-    not used.
+    Training draws a fresh mask every forward. Eval draws a sample's mask from
+    its own content: a key read off the sample's tokens at this layer, hashed
+    with the ``seed`` buffer (random at construction, saved with the model)
+    into one uniform number per token (:mod:`.keyed_random`). So a sample gets
+    the same mask at any batch size and place in the batch, in ``masked`` and
+    ``sparse`` alike, two different samples get different masks, and a reloaded
+    model makes the same decisions; over many samples a share ``rate`` of the
+    tokens is kept. The key costs one multiply-add per image token and channel
+    in eval, as much as a learned gate.
     """
 
     def __init__(self, embed_dims: int, rate: float = 0.5, level: str = 'token'):
@@ -188,20 +193,22 @@ class RandomDispatcher(Dispatcher):
         if not 0.0 < rate <= 1.0:
             raise ValueError(f'random dispatch rate must lie in (0, 1], got {rate!r}')
         check_choice('dispatch level', level, LEVELS)
+        self.embed_dims = embed_dims
         self.rate = rate
         self.level = level
         self.register_buffer('seed', torch.randint(0, 2**31 - 1, ()))
 
     def flops(self, num_image_tokens: int) -> int:
-        return 0
+        return num_image_tokens * self.embed_dims  # the content key's projection
 
     def forward(self, x: torch.Tensor, num_prefix: int) -> torch.Tensor:
         B, N = x.shape[:2]
-        shape = (B, N - num_prefix if self.level == 'token' else 1)
-        generator = None
-        if not self.training:
-            generator = torch.Generator(device=x.device).manual_seed(int(self.seed))
-        uniform = torch.rand(shape, generator=generator, device=x.device)
+        count = N - num_prefix if self.level == 'token' else 1
+        if self.training:
+            uniform = torch.rand(B, count, device=x.device)
+        else:
+            keys = content_keys(x[:, num_prefix:], self.seed)
+            uniform = keyed_uniforms(keys, self.seed, count)
         image_mask = (uniform < self.rate).to(x.dtype)
         return expand_decision(image_mask, self.level, N, num_prefix)
 

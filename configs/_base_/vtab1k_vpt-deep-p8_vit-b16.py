@@ -1,9 +1,0 @@
-# Everything a VTAB-1K task config of VPT-deep, 8 prompts per layer (0.07 M parameters; no
-# dispatch) shares: the DyT VTAB-1K setup (data, 100 epochs, lr 1e-3) with this method's model.
-# Paper (Table 3): 18.30 GFLOPs.
-_base_ = './vtab1k_dyt_vit-b16.py'
-
-model = dict(
-    backbone=dict(
-        adapter=dict(_delete_=True, type='VPTPrompts', num_prompts=8), dispatch=None),
-    dyt_loss=dict(rate_weight=0.0, complete_weight=0.0, distill_weight=0.0))

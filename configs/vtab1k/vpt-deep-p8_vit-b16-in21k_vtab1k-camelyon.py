@@ -1,8 +1,0 @@
-# VTAB-1K camelyon: VPT-deep, 8 prompts per layer (0.07 M parameters; no dispatch).
-# Paper (Table 3): 81.8 top-1.
-_base_ = '../_base_/vtab1k_vpt-deep-p8_vit-b16.py'
-
-model = dict(head=dict(num_classes=2))
-train_dataloader = dict(dataset=dict(task='patch_camelyon'))
-val_dataloader = dict(dataset=dict(task='patch_camelyon'))
-test_dataloader = val_dataloader
