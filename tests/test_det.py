@@ -512,10 +512,14 @@ def test_coco_configs_build_the_paper_backbones():
         backbone = MODELS.build(dict(cfg.model.backbone, init_cfg=None))
         windows = [block.attn.window_size for block in backbone.vit.blocks]
         assert windows == [14, 14, 0] * 4 and backbone.vit.grid_size == (64, 64)
+        tables = [block.attn.rel_pos_h.shape for block in backbone.vit.blocks]
+        assert tables == [(27, 64), (27, 64), (127, 64)] * 4  # windows of 14, the 64 x 64 grid
         trainable[method] = sum(p.numel() for p in backbone.parameters() if p.requires_grad)
     adapters = 12 * (2 * 768 * 128 + 128 + 768)  # down + up projections and their biases
     dispatchers = 12 * (768 + 1)
-    assert trainable['adaptformer-d128'] == adapters
-    assert trainable['dyt-r0.5'] == adapters + dispatchers
-    assert trainable['dyt-moe4-r0.5'] == 4 * adapters + dispatchers + 12 * (768 * 4 + 4)
+    rel_pos = 8 * 2 * 27 * 64 + 4 * 2 * 127 * 64  # ViTDet's new relative-position tables
+    assert trainable['adaptformer-d128'] == adapters + rel_pos
+    assert trainable['dyt-r0.5'] == adapters + dispatchers + rel_pos
+    assert trainable['dyt-moe4-r0.5'] == (4 * adapters + dispatchers + 12 * (768 * 4 + 4)
+                                          + rel_pos)
     assert trainable['full'] == sum(p.numel() for p in backbone.parameters())
