@@ -319,6 +319,8 @@ def test_rel_pos_sparse_equals_masked_and_flops_match_the_traced_count():
     plain = DyTViT(**dict(VITDET_TINY, img_size=(48, 40), rel_pos=False))
     # q . R_h and q . R_w: 4 padded windows of 16 queries x 2 x 4 keys, and 30 x (6 + 5)
     assert ViTFlops(vit).dense() - ViTFlops(plain).dense() == 64 * (2 * 4 * 16 * 8 + 30 * 11)
+    # ViTDet's own code would also project the 2 padded 8 x 8 grids' 34 padding slots
+    assert counter.padded_projections == 2 * 34 * 4 * 64 * 64
 
 
 def test_rel_pos_refuses_what_has_no_grid():

@@ -56,6 +56,16 @@ def rel_pos_flops(grid, window_size, dim):
     return window_pairs(grid, window_size) // window_size**2 * dim * 2 * window_size
 
 
+def window_padding_flops(grid, window_size, dim):
+    """What an implementation that pads the grid *before* the projections (ViTDet's, SAM's)
+    spends beyond ours: q, k, v and the output projection of the padding slots. Ours
+    projects the real tokens only, so this is never part of its count."""
+    if not window_size:
+        return 0
+    padded = window_pairs(grid, window_size) // window_size**2
+    return (padded - grid[0] * grid[1]) * 4 * dim * dim
+
+
 def mlp_flops(tokens, dim, hidden, gated=False, inner_norm=False):
     """norm2 + fc1 (+ the gate's fc1_g) (+ inner norm) + fc2."""
     inner = layer_norm_flops(tokens, hidden) if inner_norm else 0
@@ -133,6 +143,8 @@ class ViTFlops:
         # ViTDet's relative positions (their blocks see every token: MLP dispatch only)
         self.rel_pos = sum(rel_pos_flops(grid, blk.attn.window_size, self.dim)
                            for blk in vit.blocks if blk.attn.rel_pos is not None)
+        # not in any figure of ours: to compare with counts of ViTDet's own code
+        self.padded_projections = sum(window_padding_flops(grid, w, self.dim) for w in windows)
         self.gated_mlp = isinstance(block.mlp, SwiGLU)
         self.attn_inner_norm = isinstance(block.attn.norm, nn.LayerNorm)
         self.mlp_inner_norm = isinstance(block.mlp.norm, nn.LayerNorm)
