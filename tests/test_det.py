@@ -18,6 +18,7 @@ from dyt_mm.demo.det_shapes import CLASSES, write_det_shapes
 from dyt_mm.deploy import TensorForward
 from dyt_mm.models.dyt import DyTViT, ViTFlops
 from dyt_mm.models.dyt.layers import Attention
+from dyt_mm.models.dyt.pretrained import load_pretrained
 from dyt_mm.models.dyt.windows import WindowGather
 
 DEMO_BASE = osp.join(REPO, 'configs/det/demo/_shapes_base.py')
@@ -181,6 +182,159 @@ def test_backbone_refuses_the_options_its_layout_fixes(option):
     with pytest.raises(TypeError, match=r"DyTDetViT sets variant='mlp', class_token=False, "
                        rf'final_norm=False itself .*; remove {name} from the config'):
         MODELS.build(dict(type='DyTDetViT', img_size=32, window_size=2, **TINY, **option))
+
+
+# ------------------------------------------------------------ relative positions (ViTDet)
+def sam_encoder(**overrides):
+    """timm's SAM / ViTDet-style ViT (decomposed relative positions), tiny, with random tables:
+    8 x 8 tokens, windows of 4 in blocks 0 and 2, block 1 global."""
+    from functools import partial
+
+    from timm.models.vision_transformer_sam import VisionTransformerSAM
+    options = dict(img_size=64, patch_size=8, embed_dim=64, depth=3, num_heads=2, window_size=4,
+                   global_attn_indexes=(1, ), use_rel_pos=True, neck_chans=32, num_classes=0,
+                   norm_layer=partial(torch.nn.LayerNorm, eps=1e-6))
+    torch.manual_seed(0)
+    sam = VisionTransformerSAM(**dict(options, **overrides)).eval()
+    for name, param in sam.named_parameters():
+        if 'rel_pos' in name:
+            torch.nn.init.normal_(param, std=0.3)
+    return sam
+
+
+def sam_blocks(sam, images):
+    """timm's SAM encoder up to its neck: ``(B, H*W, C)`` tokens of the last block."""
+    with torch.no_grad():
+        tokens = sam.blocks((sam.patch_embed(images) + sam.pos_embed).contiguous())
+    return tokens.flatten(1, 2)
+
+
+VITDET_TINY = dict(arch=dict(embed_dims=64, depth=3, num_heads=2), patch_size=8, img_size=64,
+                   class_token=False, final_norm=False, window_size=4, global_blocks=(1, ),
+                   rel_pos=True)
+
+
+@pytest.mark.parametrize('fused', [True, False])
+def test_rel_pos_attention_equals_timms_sam_attention(fused):
+    """The global path and the windowed path, with non-zero tables."""
+    from timm.models.vision_transformer_sam import Attention as SamAttention
+    from timm.models.vision_transformer_sam import window_partition, window_unpartition
+    torch.manual_seed(0)
+    # global attention on its grid and on a smaller one (tables resized), windows
+    for window, size, grid in ((0, (3, 5), (3, 5)), (0, (8, 8), (6, 5)), (4, (4, 4), (8, 8))):
+        ref = SamAttention(32, 4, use_rel_pos=True, input_size=size).eval()
+        ref.fused_attn = fused
+        torch.nn.init.normal_(ref.rel_pos_h, std=0.3)
+        torch.nn.init.normal_(ref.rel_pos_w, std=0.3)
+        ours = Attention(32, 4, fused_attn=fused, window_size=window, rel_pos=size).eval()
+        ours.load_state_dict(ref.state_dict())
+        x = torch.randn(2, *grid, 32)
+        with torch.no_grad():
+            if window:
+                parts, pad = window_partition(x, window)
+                expected = window_unpartition(ref(parts), window, grid, pad)
+                out = ours.forward_windows(x.flatten(1, 2), grid)
+            else:
+                expected, out = ref(x), ours(x.flatten(1, 2), grid=grid)
+        torch.testing.assert_close(out, expected.flatten(1, 2), atol=1e-5, rtol=0)
+
+
+def test_vitdet_with_rel_pos_equals_timms_sam_encoder_on_its_weights():
+    """timm's SAM weights (4-D position embeddings, neck) load into the ViTDet layout."""
+    sam = sam_encoder()
+    vit = DyTViT(**VITDET_TINY, adapter=None, dispatch=None).eval()
+    load_pretrained(vit, sam.state_dict())
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(vit(images).tokens, sam_blocks(sam, images), atol=1e-5, rtol=0)
+
+
+def test_rel_pos_tables_are_resized_on_load_and_train_with_the_adapters():
+    from dyt_mm.models.dyt.layers import resize_rel_pos
+    sam = sam_encoder()  # windows of 4: tables of 7 rows; the global block's of 15
+    vit = DyTViT(**dict(VITDET_TINY, window_size=2))
+    load_pretrained(vit, sam.state_dict())
+    for i, rows in ((0, 3), (1, 15), (2, 3)):
+        table = vit.blocks[i].attn.rel_pos_h
+        assert table.shape == (rows, 32) and table.requires_grad
+        torch.testing.assert_close(table.data, resize_rel_pos(sam.blocks[i].attn.rel_pos_h,
+                                                              rows))
+    # an ImageNet ViT has no tables: they start at zero, and the ViT computes what it did
+    plain = DyTViT(**dict(VITDET_TINY, rel_pos=False), adapter=None, dispatch=None).eval()
+    with_tables = DyTViT(**VITDET_TINY, adapter=None, dispatch=None).eval()
+    load_pretrained(with_tables, plain.state_dict())
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(with_tables(images).tokens, plain(images).tokens)
+    with pytest.raises(ValueError, match=r"relative position tables \('blocks.0.attn.rel_pos_h'"
+                       r'.*build it with rel_pos=True'):
+        load_pretrained(plain, sam.state_dict())
+
+
+def test_vitdet_names_and_layout_are_read_off_the_checkpoint():
+    """detectron2's ``backbone.net.`` names, the class token's position embedding without
+    the token, and the window / global blocks from the tables' lengths."""
+    from dyt_mm.models.dyt.families import infer_vit_config
+    from dyt_mm.models.dyt.weight_names import to_vit_names
+    sam = sam_encoder()
+    state = {'backbone.net.' + k: v for k, v in sam.state_dict().items()
+             if not k.startswith(('pos_embed', 'neck.'))}
+    state['backbone.net.pos_embed'] = torch.randn(1, 1 + 64, 64)
+    state['backbone.simfp_2.0.weight'] = torch.zeros(1)
+    state = to_vit_names(state)
+    assert not any(k.startswith(('simfp', 'neck')) for k in state)
+    family, options, _ = infer_vit_config(state)
+    assert family == 'vit' and options['img_size'] == 64 and not options['class_token']
+    assert options['rel_pos'] and options['window_size'] == 4
+    assert options['global_blocks'] == (1, )
+    options['arch']['num_heads'] = 2  # not one of timm's widths: the caller says
+    vit = DyTViT(**dict(options, final_norm=False))
+    load_pretrained(vit, state)
+    torch.testing.assert_close(vit.pos_embed.data, state['pos_embed'][:, 1:])
+
+
+def test_rel_pos_sparse_equals_masked_and_flops_match_the_traced_count():
+    from mmengine.analysis import FlopAnalyzer
+    torch.manual_seed(0)
+    # 6 x 5 grid in windows of 4 (padded), global block 1
+    vit = DyTViT(**dict(VITDET_TINY, img_size=(48, 40), fused_attn=False)).eval()
+    for name, param in vit.named_parameters():
+        if vit.is_dyt_param(name):
+            torch.nn.init.normal_(param, std=0.3)
+    x = torch.randn(3, 3, 48, 40)
+    with torch.no_grad(), dyt_mm.dyt_mode(vit, 'masked'):
+        masked = vit(x)
+    with torch.no_grad(), dyt_mm.dyt_mode(vit, 'sparse'):
+        sparse = vit(x)
+    assert 0 < masked.masks.mean() < 1
+    torch.testing.assert_close(sparse.tokens, masked.tokens, atol=1e-5, rtol=0)
+    with dyt_mm.dyt_mode(vit, 'complete'):
+        analyzer = FlopAnalyzer(vit, (x[:1], ))
+        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        einsums = analyzer.by_operator()['einsum']
+        counter = ViTFlops(vit)
+        assert counter.complete() - counter.rel_pos == analyzer.total() - einsums
+    # the counters take einsum costs from numpy's einsum_path report, printed to 4 digits
+    assert einsums == pytest.approx(counter.rel_pos, rel=1e-3)
+    plain = DyTViT(**dict(VITDET_TINY, img_size=(48, 40), rel_pos=False))
+    # q . R_h and q . R_w: 4 padded windows of 16 queries x 2 x 4 keys, and 30 x (6 + 5)
+    assert ViTFlops(vit).dense() - ViTFlops(plain).dense() == 64 * (2 * 4 * 16 * 8 + 30 * 11)
+    # ViTDet's own code would also project the 2 padded 8 x 8 grids' 34 padding slots
+    assert counter.padded_projections == 2 * 34 * 4 * 64 * 64
+
+
+def test_rel_pos_refuses_what_has_no_grid():
+    with pytest.raises(ValueError, match='without prefix tokens .*got 1 prefix'):
+        DyTViT(**dict(VITDET_TINY, class_token=True, window_size=0))
+    with pytest.raises(ValueError, match=r"relative positions \(rel_pos=\(8, 8\)\) need the 'mlp'"):
+        DyTViT(**dict(VITDET_TINY, window_size=0, variant='attn'))
+    with pytest.raises(ValueError, match='token merging .* relative positions'):
+        DyTViT(**dict(VITDET_TINY, window_size=0), merge=dict(r=2))
+    attn = Attention(32, 4, rel_pos=(2, 2))
+    with pytest.raises(ValueError, match=r'need the image tokens only.*got 5 tokens'):
+        attn(torch.randn(1, 5, 32), grid=(2, 2))
+    with pytest.raises(ValueError, match='packed kept rows of the sparse mode'):
+        attn.forward_rows(torch.randn(2, 32), None)
 
 
 # ------------------------------------------------------------ the detector
@@ -360,10 +514,14 @@ def test_coco_configs_build_the_paper_backbones():
         backbone = MODELS.build(dict(cfg.model.backbone, init_cfg=None))
         windows = [block.attn.window_size for block in backbone.vit.blocks]
         assert windows == [14, 14, 0] * 4 and backbone.vit.grid_size == (64, 64)
+        tables = [block.attn.rel_pos_h.shape for block in backbone.vit.blocks]
+        assert tables == [(27, 64), (27, 64), (127, 64)] * 4  # windows of 14, the 64 x 64 grid
         trainable[method] = sum(p.numel() for p in backbone.parameters() if p.requires_grad)
     adapters = 12 * (2 * 768 * 128 + 128 + 768)  # down + up projections and their biases
     dispatchers = 12 * (768 + 1)
-    assert trainable['adaptformer-d128'] == adapters
-    assert trainable['dyt-r0.5'] == adapters + dispatchers
-    assert trainable['dyt-moe4-r0.5'] == 4 * adapters + dispatchers + 12 * (768 * 4 + 4)
+    rel_pos = 8 * 2 * 27 * 64 + 4 * 2 * 127 * 64  # ViTDet's new relative-position tables
+    assert trainable['adaptformer-d128'] == adapters + rel_pos
+    assert trainable['dyt-r0.5'] == adapters + dispatchers + rel_pos
+    assert trainable['dyt-moe4-r0.5'] == (4 * adapters + dispatchers + 12 * (768 * 4 + 4)
+                                          + rel_pos)
     assert trainable['full'] == sum(p.numel() for p in backbone.parameters())

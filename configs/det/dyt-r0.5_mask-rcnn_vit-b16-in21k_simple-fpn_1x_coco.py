@@ -18,9 +18,11 @@ model = dict(
         arch='base',
         img_size=image_size,  # the 14 x 14 position embeddings are resized to 64 x 64 on load
         patch_size=16,
-        # ViTDet's layout: 14 x 14 windows, global attention in blocks 2, 5, 8, 11
+        # ViTDet's layout: 14 x 14 windows, global attention in blocks 2, 5, 8, 11, and
+        # decomposed relative positions in every block (new tables, zero at first, trained)
         window_size=14,
         global_blocks=(2, 5, 8, 11),
+        rel_pos=True,
         drop_path_rate=0.1,
         # d = 128 for detection (paper App. A.8); dropout and scale as the official DyT code
         adapter=dict(type='Adapter', bottleneck=128, scale=0.1, dropout=0.1),

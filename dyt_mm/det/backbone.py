@@ -18,9 +18,10 @@ class DyTDetViT(DyTBackboneBase):
     * Window attention (``window_size`` 14) in every block but the
       ``global_blocks`` (2, 5, 8, 11 in ViT-B), as ViTDet: at 4096 tokens,
       global attention everywhere would cost about 200 G more per image.
-      ViTDet's relative position biases are new, trained parameters that an
-      ImageNet ViT does not have; they are left out (the base stays frozen
-      and exactly pre-trained).
+      ViTDet's decomposed relative positions are the ``rel_pos`` option (the
+      COCO configs set it): new tables, zero at first so that the frozen
+      ImageNet ViT computes what it did, which train with the adapters (or
+      come from ViTDet / SAM weights that hold them).
     * The output is the last block's raw tokens as one ``(B, C, H/p, W/p)``
       map; :class:`SimpleFeaturePyramid` builds the pyramid from it.
     * Dispatch is MLP dispatch (window attention sees every token); skipped

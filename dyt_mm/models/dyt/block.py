@@ -54,20 +54,24 @@ class DyTBlock(DispatchedBlock):
                  dispatch: Optional[dict] = DEFAULT_DISPATCH, fused_attn: bool = True,
                  norm_eps: float = 1e-6, mlp_act: str = 'gelu',
                  layer_scale: Optional[float] = None, inner_norms: Sequence[str] = (),
-                 window_size: int = 0):
+                 window_size: int = 0, rel_pos: Optional[Tuple[int, int]] = None):
         super().__init__()
         check_choice('dispatch variant', variant, VARIANTS)
         if window_size and variant != 'mlp':
             raise ValueError(f"window attention (window_size={window_size}) needs the 'mlp' "
                              f"dispatch variant, got {variant!r}: the sparse mode gathers the "
                              'kept tokens of a whole sample, not of a window')
+        if rel_pos is not None and variant != 'mlp':
+            raise ValueError(f"relative positions (rel_pos={tuple(rel_pos)}) need the 'mlp' "
+                             f"dispatch variant, got {variant!r}: the sparse mode's kept tokens "
+                             'of a sample are no grid')
         for where in inner_norms:
             check_choice('inner norm', where, INNER_NORMS)
         self.variant = variant
         self.sites = VARIANT_SITES[variant]
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias, fused_attn, 'attn' in inner_norms,
-                              norm_eps, window_size)
+                              norm_eps, window_size, rel_pos)
         self.ls1 = nn.Identity() if layer_scale is None else LayerScale(dim, layer_scale)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = build_mlp(dim, int(dim * mlp_ratio), mlp_act, 'mlp' in inner_norms, norm_eps)
@@ -166,7 +170,7 @@ class DyTBlock(DispatchedBlock):
         if self.attn.window_size:
             attn = self.attn.forward_windows(h, grid, lora, rope)
         else:
-            attn = self.attn(h, lora=lora, rope=rope)
+            attn = self.attn(h, lora=lora, rope=rope, grid=grid)
         return x + self.drop_path(self.ls1(attn)), None
 
     def _forward_sites(self, x: torch.Tensor, num_prefix: int, rope: Optional[torch.Tensor],

@@ -84,11 +84,14 @@ def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
         side = _square_side(num_pos - num_prefix)
     elif _square_side(num_pos):
         side, options['no_embed_class'] = _square_side(num_pos), True
+    elif not num_prefix and _square_side(num_pos - 1):
+        side = _square_side(num_pos - 1)  # ViTDet: the class token's embedding, not the token
     else:
         raise UnsupportedCheckpoint(f'position embeddings of {num_pos} entries with {num_prefix} '
                                     'prefix tokens do not form a square grid')
     img_size = side * patch
 
+    options.update(_vitdet_layout(state, depth))
     gated = 'blocks.0.mlp.fc1_g.weight' in state
     if 'blocks.0.ls1.gamma' in state:
         options['layer_scale'] = 1e-5  # the value only matters for fresh weights
@@ -117,6 +120,21 @@ def infer_vit_config(state: StateDict) -> Tuple[str, dict, List[str]]:
     else:
         family = 'vit'
     return family, dict(arch=arch, patch_size=patch, img_size=img_size, **options), notes
+
+
+def _vitdet_layout(state: StateDict, depth: int) -> dict:
+    """ViTDet's (or SAM's) relative-position tables, and the attention layout their lengths
+    show: the shorter tables are a window's (``2 * window - 1`` rows), the longer ones the
+    global blocks' grid."""
+    lengths = [state[f'blocks.{i}.attn.rel_pos_h'].shape[0] for i in range(depth)
+               if f'blocks.{i}.attn.rel_pos_h' in state]
+    if not lengths:
+        return {}
+    if len(set(lengths)) == 1:
+        return dict(rel_pos=True)  # one kind of block: global attention, or windows everywhere
+    window = (min(lengths) + 1) // 2
+    return dict(rel_pos=True, window_size=window,
+                global_blocks=tuple(i for i, n in enumerate(lengths) if n != min(lengths)))
 
 
 def family_options(family: str) -> dict:

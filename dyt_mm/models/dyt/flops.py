@@ -8,6 +8,8 @@ What the pre-trained families add is counted alike: CLIP's norm before the
 blocks, EVA-02's SwiGLU (three linear layers) and inner LayerNorms; LayerScale,
 QuickGELU and rotary embeddings are element-wise (free).
 
+ViTDet's relative positions count as their two einsums (``q . R_h``, ``q . R_w``).
+
 Per-sample cost follows the masks: a dispatched branch costs its FLOPs at the
 number of kept tokens (prefix tokens included), as the ``sparse`` mode runs it.
 Adapters and dispatchers report their own cost (``flops``); an unmerged LoRA
@@ -46,6 +48,25 @@ def window_pairs(grid, window_size):
     """Query-key pairs of window attention on ``grid``, padded to whole windows."""
     windows = math.ceil(grid[0] / window_size) * math.ceil(grid[1] / window_size)
     return windows * window_size**4
+
+
+def rel_pos_flops(grid, window_size, dim):
+    """ViTDet's decomposed relative positions: each query's ``q . R_h`` and ``q . R_w`` with
+    the keys' rows and columns of its window (of the grid padded to whole windows) or, for
+    global attention (``window_size`` 0), of the grid."""
+    if not window_size:
+        return grid[0] * grid[1] * dim * (grid[0] + grid[1])
+    return window_pairs(grid, window_size) // window_size**2 * dim * 2 * window_size
+
+
+def window_padding_flops(grid, window_size, dim):
+    """What an implementation that pads the grid *before* the projections (ViTDet's, SAM's)
+    spends beyond ours: q, k, v and the output projection of the padding slots. Ours
+    projects the real tokens only, so this is never part of its count."""
+    if not window_size:
+        return 0
+    padded = window_pairs(grid, window_size) // window_size**2
+    return (padded - grid[0] * grid[1]) * 4 * dim * dim
 
 
 def mlp_flops(tokens, dim, hidden, gated=False, inner_norm=False):
@@ -124,6 +145,11 @@ class ViTFlops:
         self.windowed = torch.tensor([w > 0 for w in windows])
         self.window_pairs = torch.tensor([window_pairs(grid, w) if w else 0 for w in windows],
                                          dtype=torch.float64)
+        # ViTDet's relative positions (their blocks see every token: MLP dispatch only)
+        self.rel_pos = sum(rel_pos_flops(grid, blk.attn.window_size, self.dim)
+                           for blk in vit.blocks if blk.attn.rel_pos is not None)
+        # not in any figure of ours: to compare with counts of ViTDet's own code
+        self.padded_projections = sum(window_padding_flops(grid, w, self.dim) for w in windows)
         self.gated_mlp = isinstance(block.mlp, SwiGLU)
         self.attn_inner_norm = isinstance(block.attn.norm, nn.LayerNorm)
         self.mlp_inner_norm = isinstance(block.mlp.norm, nn.LayerNorm)
@@ -178,7 +204,7 @@ class ViTFlops:
 
     def dense(self) -> float:
         n = self.num_tokens
-        return float(self.stem + self._blocks(n, n) + self.dense_outer_norms)
+        return float(self.stem + self._blocks(n, n) + self.rel_pos + self.dense_outer_norms)
 
     def _unskipped_blocks(self) -> float:
         prefix = self.num_prefix + self.num_prompts
@@ -192,7 +218,8 @@ class ViTFlops:
         return float(self.stem + blocks + self.merging + self.outer_norms)
 
     def complete(self) -> float:
-        return float(self.stem + self._unskipped_blocks() + self.adapters + self.outer_norms)
+        return float(self.stem + self._unskipped_blocks() + self.rel_pos + self.adapters
+                     + self.outer_norms)
 
     def per_sample(self, kept: torch.Tensor) -> torch.Tensor:
         """``kept``: ``(B, S)`` kept image tokens per site (``S = depth x sites``)."""
@@ -206,7 +233,7 @@ class ViTFlops:
         attn_tokens = by_site.get('attn', by_site.get('layer', every['attn']))
         mlp_tokens = by_site.get('mlp', by_site.get('layer', every['mlp']))
         blocks = self._blocks(attn_tokens, mlp_tokens) + self._lora(attn_tokens, mlp_tokens)
-        extra = self.adapters + self.dispatchers + self.merging
+        extra = self.adapters + self.dispatchers + self.merging + self.rel_pos
         return self.stem + self.outer_norms + blocks + extra
 
     def from_masks(self, masks: torch.Tensor) -> torch.Tensor:

@@ -50,6 +50,36 @@ def dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return attn.softmax(dim=-1) @ v
 
 
+def resize_rel_pos(table: torch.Tensor, length: int) -> torch.Tensor:
+    """A ``(L, head_dim)`` relative-position table linearly interpolated to ``length`` rows
+    (ViTDet's and SAM's resize, for another window or grid)."""
+    if table.shape[0] == length:
+        return table
+    resized = F.interpolate(table.T[None].float(), size=length, mode='linear')
+    return resized[0].T.to(table.dtype)
+
+
+def relative_offsets(size: int, device=None) -> torch.Tensor:
+    """``(size, size)`` rows of a ``2 * size - 1`` table: query ``i``, key ``j`` -> ``i - j``."""
+    positions = torch.arange(size, device=device)
+    return positions[:, None] - positions[None, :] + size - 1
+
+
+def decomposed_rel_pos_bias(q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor,
+                            grid: Tuple[int, int]) -> torch.Tensor:
+    """MViTv2's decomposed relative positions (ViTDet, SAM): the ``(..., N, N)`` logits
+    ``q . R_h[qh - kh] + q . R_w[qw - kw]`` of the ``(..., N, head_dim)`` queries (unscaled)
+    of an ``H x W`` grid, the tables resized to the grid when they were made for another."""
+    H, W = grid
+    rel_h = resize_rel_pos(rel_pos_h, 2 * H - 1)[relative_offsets(H, q.device)]  # (H, H, d)
+    rel_w = resize_rel_pos(rel_pos_w, 2 * W - 1)[relative_offsets(W, q.device)]  # (W, W, d)
+    q = q.unflatten(-2, (H, W))
+    by_row = torch.einsum('...hwc,hkc->...hwk', q, rel_h.to(q.dtype))
+    by_col = torch.einsum('...hwc,wkc->...hwk', q, rel_w.to(q.dtype))
+    bias = by_row[..., :, None] + by_col[..., None, :]  # (..., H, W, H_k, W_k)
+    return bias.flatten(-2).flatten(-3, -2)
+
+
 def rotate_pairs(x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
     """Rotate each interleaved pair ``(x0, x1)`` of the last dim by the angle given as
     ``sin``/``cos`` (laid out ``[a0, a0, a1, a1, ...]``), the layout of EVA-02's RoPE."""
@@ -85,11 +115,19 @@ class Attention(nn.Module):
     sequence (identity rows for prefix tokens) rotating queries and keys
     (EVA-02's 2-D RoPE). ``inner_norm`` adds EVA-02's LayerNorm before the
     output projection.
+
+    ``rel_pos``: the ``(H, W)`` that ViTDet's decomposed relative position
+    tables are made for (the window, or the grid of a global attention), or
+    None for none. ``rel_pos_h`` and ``rel_pos_w`` (``(2H - 1, head_dim)``,
+    ``(2W - 1, head_dim)``, zero at first as in ViTDet, so that a pre-trained
+    ViT computes what it did) add ``q . R_h + q . R_w`` to the logits, on the
+    global and the windowed path; a grid of another size resizes them. The
+    packed-rows and token-merging paths have no grid and refuse them.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
                  fused_attn: bool = True, inner_norm: bool = False, norm_eps: float = 1e-6,
-                 window_size: int = 0):
+                 window_size: int = 0, rel_pos: Optional[Tuple[int, int]] = None):
         super().__init__()
         if window_size < 0:
             raise ValueError(f'window_size must be >= 0 (0: global attention), got {window_size}')
@@ -103,13 +141,29 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.norm = nn.LayerNorm(dim, eps=norm_eps) if inner_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim)
+        self.rel_pos = None if rel_pos is None else tuple(rel_pos)
+        if rel_pos is not None:
+            if window_size and self.rel_pos != (window_size, window_size):
+                raise ValueError(f'relative positions of window attention are made for its '
+                                 f'{window_size} x {window_size} window, got rel_pos={rel_pos}')
+            self.rel_pos_h = nn.Parameter(torch.zeros(2 * rel_pos[0] - 1, self.head_dim))
+            self.rel_pos_w = nn.Parameter(torch.zeros(2 * rel_pos[1] - 1, self.head_dim))
 
     def forward(self, x: torch.Tensor, key_mask: Optional[torch.Tensor] = None,
                 lora: Optional[nn.Module] = None,
-                rope: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Global attention of ``(B, N, C)`` tokens; ``key_mask`` ``(B, N)`` hides keys."""
+                rope: Optional[torch.Tensor] = None,
+                grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """Global attention of ``(B, N, C)`` tokens; ``key_mask`` ``(B, N)`` hides keys;
+        relative positions need the tokens' ``grid`` (image tokens only)."""
         q, k, v = self._heads(self.project(x, lora, rope))
-        return self._output(self._attend(q, k, v, attention_bias(key_mask, None, q.dtype)), lora)
+        bias = attention_bias(key_mask, None, q.dtype)
+        if self.rel_pos is not None:
+            if grid is None or x.shape[1] != grid[0] * grid[1]:
+                raise ValueError(f'relative positions need the image tokens only, as a grid; '
+                                 f'got {x.shape[1]} tokens for grid {grid} (no class, register '
+                                 'or prompt tokens)')
+            bias = self._with_rel_pos(bias, q, grid)
+        return self._output(self._attend(q, k, v, bias), lora)
 
     def forward_windows(self, x: torch.Tensor, grid: Optional[Tuple[int, int]],
                         lora: Optional[nn.Module] = None,
@@ -127,7 +181,10 @@ class Attention(nn.Module):
         qkv = self.windows.partition(self.project(x, lora, rope), layout)
         key_mask = None if layout.key_mask is None else layout.key_mask.repeat(B, 1)
         q, k, v = self._heads(qkv)
-        out = self._attend(q, k, v, attention_bias(key_mask, None, q.dtype))
+        bias = attention_bias(key_mask, None, q.dtype)
+        if self.rel_pos is not None:
+            bias = self._with_rel_pos(bias, q, self.windows.window)
+        out = self._attend(q, k, v, bias)
         return self._output(self.windows.reverse(out, layout, B), lora)
 
     def forward_rows(self, rows: torch.Tensor, kept: KeptTokens,
@@ -135,6 +192,7 @@ class Attention(nn.Module):
                      rope: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Attention of the kept ``rows`` ``(K, C)`` of a batch, each sample's among
         themselves; ``rope`` is the whole sequence's table (each row takes its token's)."""
+        self._refuse_rel_pos('the packed kept rows of the sparse mode')
         qkv = self.project(rows, lora, None if rope is None else rope[kept.token])
         B, K = kept.valid.shape
         packed = qkv.new_zeros(B, K, qkv.shape[-1])
@@ -152,6 +210,7 @@ class Attention(nn.Module):
                           ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Global attention with ``key_bias`` ``(B, N)`` added to each key's logits (token
         merging's log sizes); also returns the keys averaged over heads ``(B, N, head_dim)``."""
+        self._refuse_rel_pos('token merging')
         q, k, v = self._heads(self.project(x, lora))
         out = self._attend(q, k, v, attention_bias(None, key_bias, q.dtype))
         return self._output(out, lora), k.mean(dim=1)
@@ -172,6 +231,17 @@ class Attention(nn.Module):
         sin, cos = rope[:, None].chunk(2, dim=-1)  # broadcast over heads
         q, k = rotate_pairs(q, sin, cos), rotate_pairs(k, sin, cos)
         return torch.stack([q, k, v], dim=-3).flatten(-3)
+
+    def _with_rel_pos(self, bias: Optional[torch.Tensor], q: torch.Tensor,
+                      grid: Tuple[int, int]) -> torch.Tensor:
+        rel = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, grid)
+        return rel if bias is None else rel + bias
+
+    def _refuse_rel_pos(self, path: str) -> None:
+        if self.rel_pos is not None:
+            raise ValueError(f'relative positions (rel_pos={self.rel_pos}) need a token grid, '
+                             f'which {path} does not have: use the mlp dispatch variant, '
+                             'without token merging')
 
     def _heads(self, qkv: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(B, N, 3C)`` projections -> q, k, v, each ``(B, heads, N, head_dim)``."""

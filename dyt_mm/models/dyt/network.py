@@ -14,8 +14,10 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 import torch
 from torch import nn
 
-# Parameter-name fragments of what DyT adds to a pre-trained network.
-DYT_PARAM_KEYS = ('.dispatchers.', '.adapters.')
+# Parameter-name fragments of what DyT adds to a pre-trained network, and of the relative
+# position tables that ViTDet adds to an ImageNet ViT: new parameters that train (a checkpoint
+# that holds the tables, ViTDet's or SAM's, gives their first values).
+DYT_PARAM_KEYS = ('.dispatchers.', '.adapters.', '.rel_pos_h', '.rel_pos_w')
 StateDict = Dict[str, torch.Tensor]
 
 

@@ -10,6 +10,7 @@ from .adapters import DEFAULT_ADAPTER
 from .block import DyTBlock
 from .dispatcher import DEFAULT_DISPATCH
 from .flops import ViTFlops
+from .layers import resize_rel_pos
 from .merging import check_merge_r, initial_state, merge_schedule, parse_merge
 from .network import DyTNetwork, DyTOutput, StateDict, to_pair
 from .registry import check_choice
@@ -135,6 +136,15 @@ class DyTViT(DyTNetwork):
             attention everywhere). Needs a ViT without prefix tokens
             (``class_token=False``) and the ``mlp`` dispatch variant.
         global_blocks: indices of the blocks that keep global attention.
+        rel_pos: ViTDet's decomposed relative position biases in every block
+            [use_rel_pos]: tables ``rel_pos_h``, ``rel_pos_w`` of
+            ``2 * size - 1`` rows per axis, for the block's window or, in a
+            global block, the grid of ``img_size``. They are zero at first (the
+            pre-trained ViT computes what it did) and train with the adapters
+            unless a checkpoint holds them; tables of another window or grid
+            are resized linearly on load, as ViTDet does, and a global block
+            resizes its tables to other input grids. Needs no prefix tokens,
+            the ``mlp`` variant, no token merging and no RoPE.
     """
 
     def __init__(self, arch: Union[str, dict] = 'base', img_size=224, patch_size: int = 16,
@@ -147,7 +157,7 @@ class DyTViT(DyTNetwork):
                  mlp_act: str = 'gelu', layer_scale: Optional[float] = None,
                  inner_norms: Sequence[str] = (), rope_ref_grid: Optional[Sequence[int]] = None,
                  fc_norm: bool = False, merge: Optional[dict] = None, window_size: int = 0,
-                 global_blocks: Sequence[int] = ()):
+                 global_blocks: Sequence[int] = (), rel_pos: bool = False):
         super().__init__()
         spec = resolve_arch(arch)
         self.embed_dims, self.depth = spec['embed_dims'], spec['depth']
@@ -166,13 +176,20 @@ class DyTViT(DyTNetwork):
         self.mlp_act, self.norm_eps = mlp_act, norm_eps
         self.rope_ref_grid = None if rope_ref_grid is None else to_pair(rope_ref_grid)
         self.window_size = window_size
+        self.rel_pos = rel_pos
         self.merge_r = parse_merge(merge)
         self.out_indices = tuple(i % self.depth for i in out_indices)
         if window_size and self.num_prefix:
             raise ValueError(f'window attention (window_size={window_size}) needs a ViT without '
                              f'prefix tokens (class_token=False, no register or distillation '
                              f'token), got {self.num_prefix} prefix token(s)')
+        if rel_pos and (self.num_prefix or self.rope_ref_grid is not None):
+            raise ValueError('relative positions (rel_pos=True) need a ViT without prefix tokens '
+                             '(class_token=False, no register or distillation token) and '
+                             f'without RoPE, got {self.num_prefix} prefix token(s) and '
+                             f'rope_ref_grid={self.rope_ref_grid}')
         global_blocks = {i % self.depth for i in global_blocks}
+        windows = [0 if i in global_blocks else window_size for i in range(self.depth)]
 
         C = self.embed_dims
         self.patch_embed = nn.Module()
@@ -187,13 +204,17 @@ class DyTViT(DyTNetwork):
         self.blocks = nn.ModuleList(
             DyTBlock(C, self.num_heads, self.mlp_ratio, qkv_bias, dpr[i], variant, adapter,
                      dispatch, fused_attn, norm_eps, mlp_act, layer_scale, inner_norms,
-                     0 if i in global_blocks else window_size)
+                     windows[i], self._rel_pos_size(windows[i]) if rel_pos else None)
             for i in range(self.depth))
         self.norm = nn.LayerNorm(C, eps=norm_eps) if final_norm and not fc_norm else nn.Identity()
         self.fc_norm = nn.LayerNorm(C, eps=norm_eps) if fc_norm else nn.Identity()
         self._init_base_weights()
         if freeze_base:
             self.freeze_base()
+
+    def _rel_pos_size(self, window: int) -> Tuple[int, int]:
+        """What a block's relative-position tables are made for: its window, or the grid."""
+        return (window, window) if window else self.grid_size
 
     @property
     def merge_r(self) -> int:
@@ -212,6 +233,9 @@ class DyTViT(DyTNetwork):
         if r and self.window_size:
             raise ValueError(f'token merging (merge r={r}) does not work with window attention '
                              f'(window_size={self.window_size}): merged tokens leave the grid')
+        if r and self.rel_pos:
+            raise ValueError(f'token merging (merge r={r}) does not work with relative '
+                             'positions (rel_pos=True): merged tokens leave the grid')
         self._merge_r = r
 
     def site_lengths(self) -> List[int]:
@@ -317,9 +341,11 @@ class DyTViT(DyTNetwork):
 
     def checkpoint_filter(self, state: StateDict) -> StateDict:
         """Pre-trained ViT tensors fitted to this ViT: a class token it was built without
-        dropped (ViTDet), position embeddings resized to its grid, the final norm or
-        ``fc_norm`` it does not have dropped."""
+        dropped (ViTDet), position embeddings resized to its grid, relative-position tables
+        resized to its windows and grid, the final norm or ``fc_norm`` it does not have
+        dropped."""
         state = self._fit_pos_embed(self._drop_class_token(state))
+        state = self._fit_rel_pos(state)
         # A ViT built without the final norm (dense features are raw block outputs) has no use
         # for the checkpoint's; one that pools without fc_norm none for the pooled tokens' norm.
         unused = tuple(name for name in ('norm.', 'fc_norm.')
@@ -328,14 +354,28 @@ class DyTViT(DyTNetwork):
 
     def _drop_class_token(self, state: StateDict) -> StateDict:
         """A ViT built without a class token drops the checkpoint's, with its position
-        embedding (the first one of a grid plus one)."""
-        if 'cls_token' not in state or self.cls_token is not None:
+        embedding (the first one of a grid plus one; ViTDet keeps that one without the
+        token)."""
+        if self.cls_token is not None:
             return state
         state = {k: v for k, v in state.items() if k != 'cls_token'}
         pos = state.get('pos_embed')
         if pos is not None and int(round((pos.shape[1] - 1)**0.5))**2 == pos.shape[1] - 1:
             state['pos_embed'] = pos[:, 1:]
         return state
+
+    def _fit_rel_pos(self, state: StateDict) -> StateDict:
+        """Relative-position tables resized (linearly, as ViTDet) to this ViT's windows and
+        grid; a checkpoint that holds tables needs a ViT built with them."""
+        tables = [k for k in state if k.endswith(('attn.rel_pos_h', 'attn.rel_pos_w'))]
+        if tables and not self.rel_pos:
+            raise ValueError(f'the checkpoint holds ViTDet\'s relative position tables '
+                             f'({tables[0]!r}, ...), which this ViT was built without: build '
+                             'it with rel_pos=True')
+        own = self.state_dict()
+        fitted = {k: resize_rel_pos(state[k], own[k].shape[0])
+                  for k in tables if k in own and state[k].shape[1:] == own[k].shape[1:]}
+        return dict(state, **fitted)
 
     def _fit_pos_embed(self, state: StateDict) -> StateDict:
         """Resize ``pos_embed`` (square source grid) to this ViT's grid, bicubic."""

@@ -17,8 +17,12 @@ StateDict = Dict[str, torch.Tensor]
 # Keys of a classification model that a backbone does not have. (``fc_norm``, the norm
 # of the pooled tokens, is the backbone's when it was built with one.)
 _HEAD_PREFIXES = ('head.', 'head_dist.', 'pre_logits.', 'head_drop.')
-# Wrappers that training frameworks put around a backbone's names.
-_NAME_PREFIXES = ('module.', 'backbone.vit.', 'backbone.', 'vit.', 'encoder.')
+# Wrappers that training frameworks put around a backbone's names (detectron2's ViTDet keeps
+# its ViT under ``backbone.net.``, beside the pyramid).
+_NAME_PREFIXES = ('module.', 'backbone.net.', 'backbone.vit.', 'backbone.', 'image_encoder.',
+                  'vit.', 'encoder.')
+# The ViT of a whole model: detectron2's ViTDet, SAM's image encoder, a backbone.
+_BACKBONE_PREFIXES = ('backbone.net.', 'image_encoder.', 'backbone.')
 # buffers that Microsoft's Swin checkpoints hold and a DyTSwin computes
 _SWIN_BUFFERS = ('relative_position_index', 'attn_mask')
 
@@ -29,7 +33,10 @@ def to_vit_names(state: StateDict) -> StateDict:
     their own grid."""
     if any(k.startswith('Transformer/') for k in state):
         state = jax_to_timm(state)
+    sam = any(k.startswith('image_encoder.') for k in state)
     state = to_backbone_names(state)
+    if sam or getattr(state.get('pos_embed'), 'ndim', 3) == 4:
+        state = sam_to_timm_vit(state)
     if is_swin(state):
         return to_timm_swin(state)
     return eva_to_timm_vit(state) if is_eva(state) else state
@@ -76,11 +83,15 @@ def jax_to_timm(jax: StateDict) -> StateDict:
 def to_backbone_names(state: StateDict) -> StateDict:
     """Strip framework prefixes and drop classification-head weights.
 
-    In a whole-model checkpoint (keys under ``backbone.``) everything outside
-    the backbone (data preprocessor, neck, heads) is dropped.
+    In a whole-model checkpoint (keys under ``backbone.``, detectron2's
+    ``backbone.net.``, SAM's ``image_encoder.``) everything outside the ViT (data
+    preprocessor, pyramid, neck, heads, SAM's prompt encoder and mask decoder) is dropped.
     """
-    if any(name.startswith(('backbone.', 'module.backbone.')) for name in state):
-        state = {k: v for k, v in state.items() if k.startswith(('backbone.', 'module.backbone.'))}
+    for prefix in _BACKBONE_PREFIXES:
+        wrapped = (prefix, 'module.' + prefix)
+        if any(name.startswith(wrapped) for name in state):
+            state = {k: v for k, v in state.items() if k.startswith(wrapped)}
+            break
     out = {}
     for name, tensor in state.items():
         stripped = True
@@ -89,6 +100,20 @@ def to_backbone_names(state: StateDict) -> StateDict:
             name = name[len(stripped):]
         if not name.startswith(_HEAD_PREFIXES):
             out[name] = tensor
+    return out
+
+
+def sam_to_timm_vit(state: StateDict) -> StateDict:
+    """SAM's image encoder (original or timm naming) -> timm ViT names: ``(1, H, W, C)``
+    position embeddings flattened to ``(1, H*W, C)``, ``mlp.lin1/2`` -> ``mlp.fc1/2``, and
+    its convolutional neck dropped (the detection pyramid replaces it)."""
+    out = {}
+    for name, tensor in state.items():
+        if name.startswith('neck.'):
+            continue
+        if name == 'pos_embed' and tensor.ndim == 4:
+            tensor = tensor.flatten(1, 2)
+        out[re.sub(r'\.mlp\.lin(\d)\.', r'.mlp.fc\1.', name)] = tensor
     return out
 
 
