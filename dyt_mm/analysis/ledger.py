@@ -17,19 +17,21 @@ the implied k lies further than 0.1 from r (a trained model's test keep rate
 departs from its target, but not by that much); a drifting row needs a reason.
 """
 import contextlib
+import copy
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 from unittest import mock
 
 import torch
 from torch import nn
 
+from ..models.dyt import dyt_mode
 from . import paper_tables
 from .flops import ModelFlops, model_flops
 from .loading import build_model, dyt_parts, load_config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PACKAGE = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOLERANCE = 0.005  # relative: 0.5 %
 KEEP_RATE_TOLERANCE = 0.1  # absolute, between the implied keep rate and r
 
@@ -46,6 +48,66 @@ def shapes_only():
         for name in INITIALISERS:
             stack.enter_context(mock.patch.object(nn.init, name, lambda tensor, *a, **k: tensor))
         yield
+
+
+class ViTInputShape(Exception):
+    """Raised by :func:`traced_outside_vit`'s stand-in on an input shape it has no output for."""
+
+    def __init__(self, shape: Tuple[int, ...]):
+        super().__init__(f'no stand-in output for a ViT input of shape {shape}')
+        self.shape = shape
+
+
+def traced_outside_vit(model: nn.Module, cfg) -> ModelFlops:
+    """:func:`~.flops.model_flops`, with the ViT replaced by a stand-in while the rest is traced.
+
+    ``model_flops`` counts the ViT analytically and traces the model only for
+    what lies outside it; the trace still runs the ViT (most of the time for a
+    detector's 4096 tokens). The stand-in returns zeros of the ViT's output
+    shapes, which the ViT computes on the meta device, so only the heads run.
+    """
+    _, vit = dyt_parts(model)
+    on_meta = copy.deepcopy(vit).to('meta')
+    outputs = {}
+
+    def stand_in(images, *args, **kwargs):
+        shape = tuple(int(n) for n in images.shape)
+        if shape not in outputs:
+            raise ViTInputShape(shape)
+        return outputs[shape]
+
+    vit.forward = stand_in  # an instance attribute: nn.Module.__call__ finds it first
+    try:
+        while True:
+            try:
+                return model_flops(model, cfg)
+            except ViTInputShape as missing:
+                with torch.no_grad(), dyt_mode(on_meta, 'complete'):
+                    meta = on_meta(torch.empty(missing.shape, device='meta'))
+                outputs[missing.shape] = meta._replace(**{
+                    field: zeros_like_meta(value) for field, value in meta._asdict().items()
+                    if field != 'grid'})
+    finally:
+        del vit.forward
+
+
+def zeros_like_meta(value):
+    """CPU zeros in place of meta tensors, in a tensor, a tuple of them, or None."""
+    if isinstance(value, torch.Tensor):
+        return torch.zeros(value.shape, dtype=value.dtype)
+    if isinstance(value, tuple):
+        return tuple(zeros_like_meta(v) for v in value)
+    return value
+
+
+def config_path(relative: str) -> str:
+    """A data-file config (``configs/...``) in the checkout, or in an installed copy's
+    ``.mim`` folder (setup.py copies the configs there)."""
+    places = (osp.dirname(PACKAGE), osp.join(PACKAGE, '.mim'))
+    for root in places:
+        if osp.isfile(osp.join(root, relative)):
+            return osp.join(root, relative)
+    raise FileNotFoundError(f'{relative} is in neither {" nor ".join(places)}')
 
 
 def rows_of(tables: Optional[Sequence[int]] = None) -> List[dict]:
@@ -85,7 +147,7 @@ class Counted:
     """One built model's figures: parameters, and GFLOPs at any keep rate."""
 
     def __init__(self, config: str, options: Optional[dict], traced: Dict[str, ModelFlops]):
-        cfg = load_config(osp.join(REPO, config), options)
+        cfg = load_config(config_path(config), options)
         cfg.model.backbone.init_cfg = None  # no pre-trained file is read
         with shapes_only():
             model = build_model(cfg)
@@ -103,7 +165,7 @@ class Counted:
         head += repr((cfg.model.backbone.get('arch'), cfg.model.backbone.get('img_size')))
         vit.merge_adapters()  # LoRA counts as merged, as deployed
         known = traced.get(head)
-        self.flops = model_flops(model, cfg) if known is None else ModelFlops(
+        self.flops = traced_outside_vit(model, cfg) if known is None else ModelFlops(
             vit, known.frames, known.outside, known.num_image_tokens, known.grid)
         traced[head] = self.flops
         self.site_tokens = vit.site_tokens(self.flops.num_image_tokens).double()
@@ -151,9 +213,12 @@ def ledger_row(row: dict, counted: Counted) -> dict:
     return out
 
 
-def build_ledger(tables: Optional[Sequence[int]] = None, progress=None) -> List[dict]:
-    """:func:`ledger_row` of every data-file row of ``tables``; each config is built once."""
-    traced, built, rows = {}, {}, []
+def build_ledger(tables: Optional[Sequence[int]] = None, progress=None,
+                 built: Optional[Dict[tuple, Counted]] = None) -> List[dict]:
+    """:func:`ledger_row` of every data-file row of ``tables``; each config is built once
+    (``built``: the :class:`Counted` models by config and options, kept across calls)."""
+    built = {} if built is None else built
+    traced, rows = {}, []
     for row in rows_of(tables):
         source = (row['config'], json.dumps(row.get('options'), sort_keys=True))
         if source not in built:
@@ -182,13 +247,15 @@ def status(row: dict) -> str:
 
 
 def cells(row: dict) -> Dict[str, str]:
+    """The row's printed columns (see ``COLUMNS``)."""
+    dispatchers, at_r = row['dispatcher_params_m'], row['gflops_at_r']
     return dict(key=row['key'], method=row['method'], params=f"{row['params_m']:.3f}",
-                paper_params_m=row['paper_params_m'] or '', params_diff=_pct(row['params_diff_pct']),
-                dispatchers=f"{row['dispatcher_params_m']:.3f}" if row['dispatcher_params_m'] else '',
+                paper_params_m=row['paper_params_m'] or '',
+                params_diff=_pct(row['params_diff_pct']),
+                dispatchers=f'{dispatchers:.3f}' if dispatchers else '',
                 gflops=f"{row['gflops']:.2f}", paper_gflops=row['paper_gflops'] or '',
                 gflops_diff=_pct(row['gflops_diff_pct']), basis=row['basis'],
-                at_r='' if row['gflops_at_r'] is None else
-                f"{row['gflops_at_r']:.2f} (r={row['rate']})",
+                at_r='' if at_r is None else f"{at_r:.2f} (r={row['rate']})",
                 status=status(row))
 
 

@@ -160,8 +160,8 @@ ROWS = [
     # ---------------------------------------------------------------- Table 11: COCO ViTDet
     dict(key='t11-full', table=11, method='Full tuning', config=DET.format('full'),
          params='85.80', gflops='554.86', reason=VITDET_FIX),
-    dict(key='t11-adaptformer', table=11, method='AdaptFormer', config=DET.format('adaptformer-d128'),
-         params='2.56', gflops='564.53', reason=VITDET_FIX),
+    dict(key='t11-adaptformer', table=11, method='AdaptFormer',
+         config=DET.format('adaptformer-d128'), params='2.56', gflops='564.53', reason=VITDET_FIX),
     dict(key='t11-dyt', table=11, method='DyT', config=DET.format('dyt-r0.5'),
          params='2.56', gflops='468.40', rate=0.5, reason=VITDET_FIX),
     dict(key='t11-dyt-moe4', table=11, method='DyT† N=4', config=DET.format('dyt-moe4-r0.5'),
