@@ -87,7 +87,7 @@ def test_the_ledger_writes_markdown_csv_and_json(rows, tmp_path):
     assert len(csv.splitlines()) == len(rows) + 1
     assert [r['key'] for r in json.loads(ledger.format_json(rows))] == [r['key'] for r in rows]
     text = ledger.format_text(rows)
-    assert 'Table 19' in text and 'Why rows drift:' in text and 'NO REASON' not in text
+    assert 'Table 19' in text and 'Why rows drift, and notes:' in text and 'NO REASON' not in text
 
 
 @pytest.fixture

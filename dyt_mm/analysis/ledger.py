@@ -242,7 +242,7 @@ def _pct(value: Optional[float]) -> str:
 
 def status(row: dict) -> str:
     if row['drift'] is None:
-        return 'ok'
+        return 'ok, see note' if row['reason'] else 'ok'
     return f"drifts ({row['drift']}): " + ('NO REASON' if row['unexplained'] else 'reason given')
 
 
@@ -270,10 +270,10 @@ def format_text(rows: List[dict]) -> str:
         lines += [f'Table {table}', '  '.join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
         lines += ['  '.join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in body]
         lines.append('')
-    reasons = [r for r in rows if r['drift'] is not None]
-    if reasons:
-        lines.append('Why rows drift:')
-        lines += [f"  {r['key']}: {r['reason'] or 'NO REASON GIVEN'}" for r in reasons]
+    noted = [r for r in rows if r['drift'] is not None or r['reason']]
+    if noted:
+        lines.append('Why rows drift, and notes:')
+        lines += [f"  {r['key']}: {r['reason'] or 'NO REASON GIVEN'}" for r in noted]
     return '\n'.join(lines).rstrip()
 
 
