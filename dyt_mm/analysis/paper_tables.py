@@ -45,6 +45,9 @@ VITDET_FIX = ('being fixed: ViTDet\'s decomposed relative position biases are no
               '(issue 22 item 4)')
 SWIN_FIX = ('being fixed: how the paper defines r for Swin-B (issue 22 item 5); our kept share '
             'of MLP FLOPs equals r')
+VPT_FIX = ('being fixed: VPT-deep\'s per-task prompt lengths on VTAB-1K (issue 22 item 2); today '
+           '8 prompts on every task (0.074 M); the paper\'s 0.53 M is an average over VPT\'s '
+           'per-task lengths')
 SEG_POSITIONS = ('trainable count includes the position embedding resized to the 32 x 32 grid '
                  'of 512 px crops and no final norm (+0.59 M); the paper counts the 224 px ViT')
 TOME_TABLE5 = ('Table 5 is a mean over the 19 VTAB-1K tasks; merging 8 tokens per block gives '
@@ -60,9 +63,7 @@ ROWS = [
          params='0.29', gflops='17.58', reason=LORA_FIX),
     dict(key='t3-vpt', table=3, method='VPT', config=VTAB.format('vpt-deep-p8'),
          params='0.53', gflops='18.30',
-         reason=('being fixed: VPT-deep\'s per-task prompt lengths (issue 22 item 2); today 8 '
-                 'prompts on every task (0.074 M); the paper\'s 0.53 M is an average over '
-                 'VPT\'s per-task lengths')),
+         reason=VPT_FIX),
     dict(key='t3-adaptformer', table=3, method='AdaptFormer', config=VTAB.format('adaptformer-d8'),
          params='0.16', gflops='17.61'),
     dict(key='t3-dyt-r0.5', table=3, method='DyT r=0.5', config=VTAB.format('dyt-r0.5'),
@@ -79,7 +80,7 @@ ROWS = [
     dict(key='t4-adaptformer', table=4, method='AdaptFormer',
          config=VTAB.format('adaptformer-d8'), params=None, gflops='17.61'),
     dict(key='t4-vpt', table=4, method='VPT', config=VTAB.format('vpt-deep-p8'),
-         params=None, gflops='18.30'),
+         params=None, gflops='18.30', reason=VPT_FIX),
     dict(key='t4-dyt-r0.5', table=4, method='DyT r=0.5', config=VTAB.format('dyt-r0.5'),
          params=None, gflops='12.54', rate=0.5),
     # ---------------------------------------------------------------- Table 5: with ToMe
