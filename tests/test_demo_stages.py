@@ -1,12 +1,19 @@
 """The demo scripts' stages on the real digits files, shrunk to a few iterations."""
+import glob
 import os.path as osp
 import re
 
 import torch
-from helpers import DIGITS_SOURCE_CONFIG, tiny_digits_cfg
+from helpers import DIGITS_SOURCE_CONFIG, TINY_VIT, tiny_digits_cfg
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 
+from dyt_mm import DyTViT
 from dyt_mm.demo.stages import (adapt, figure_at_test, log_file, pretrain_source,
                                 trainable_parameters)
+from dyt_mm.models.dyt.pretrained import load_pretrained
+from dyt_mm.utils.checkpoint import load_tensors, state_dict_of
 
 
 def test_source_is_pretrained_once_then_adapted_in_a_fresh_dir(digits_root, tmp_path, capfd):
@@ -70,3 +77,42 @@ def test_an_epoch_based_stage_prints_a_line_per_epoch_with_its_eta(digits_root, 
                             r'ETA \d+:\d\d:\d\d', line), line
     assert lines[2].endswith('ETA 0:00:00')  # nothing left after the last epoch
     assert lines[3].startswith('[stage 1] source-domain accuracy/top1 ') and len(lines) == 4
+
+
+def test_the_source_stage_pretrains_a_plain_vit_and_exports_what_it_validated(digits_root,
+                                                                              tmp_path):
+    init_default_scope('mmpretrain')
+    from mmpretrain.registry import MODELS
+
+    # the demo's own stage-1 config: every parameter is the base's, all of it trains
+    vit = MODELS.build(Config.fromfile(DIGITS_SOURCE_CONFIG).model).backbone.vit
+    assert not vit.has_dispatch
+    assert not [k for k in vit.state_dict() if vit.is_dyt_param(k)]
+    assert all(p.requires_grad for p in vit.parameters())
+
+    source_cfg = tmp_path / 'source.py'
+    cfg = tiny_digits_cfg(digits_root, '', config=DIGITS_SOURCE_CONFIG, max_iters=2,
+                          val_interval=2)
+    cfg.dump(str(source_cfg))
+    work = str(tmp_path / 'work')
+    base = pretrain_source(str(source_cfg), digits_root, work, 'a ViT', 'accuracy/top1')
+
+    # the model stage 1 validated, as its last checkpoint holds it
+    last, = glob.glob(osp.join(work, 'source', '*', 'last_checkpoint'))
+    with open(last) as f:
+        ckpt = f.read().strip()
+    trained = MODELS.build(cfg.model)
+    trained.load_state_dict(state_dict_of(load_tensors(ckpt), ckpt))
+    # the exported base in a plain ViT, as every later stage builds it
+    plain = DyTViT(**TINY_VIT, adapter=None, dispatch=None)
+    load_pretrained(plain, base)
+    trained.eval(), plain.eval()
+
+    val = Runner.build_dataloader(cfg.val_dataloader)
+    with torch.no_grad():
+        for data in val:
+            images = trained.data_preprocessor(data, False)['inputs']
+            expected = trained.extract_feat(images)
+            got = (plain.pool(plain(images).tokens, 'cls_token'), )
+            assert torch.equal(got[0], expected[0])
+            assert torch.equal(trained.head(got), trained.head(expected))

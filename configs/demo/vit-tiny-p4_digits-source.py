@@ -1,11 +1,10 @@
 # Stage 1 of the digits demo: pre-train the whole small ViT on the source domain (upright
-# digits). A plain ViT: the DyT model in `complete` mode, base unfrozen, no DyT terms.
+# digits). A plain ViT, as a downloaded checkpoint is: no adapters and no dispatchers, so the
+# exported base (tools/demo/ stage 1) is exactly the network validated here.
 _base_ = ['./_digits_base.py']
 
 model = dict(
-    backbone=dict(freeze_base=False),
-    train_mode='complete',
-    test_mode='complete',
+    backbone=dict(adapter=None, dispatch=None, freeze_base=False),
     dyt_loss=dict(rate_weight=0.0, complete_weight=0.0, distill_weight=0.0))
 custom_hooks = []  # nothing is dispatched in this stage
 
