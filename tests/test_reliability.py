@@ -245,18 +245,26 @@ def _checkpoints(work_dir):
     return sorted(f for f in os.listdir(work_dir) if '.pth' in f)
 
 
+def killed_run(cfg, tmp_path, where: str) -> str:
+    """Train ``cfg`` under KILL_DRIVER, which SIGKILLs the run at ``where`` ('put': while
+    a checkpoint is written; 'remove': before an old one is removed); returns the dumped
+    config's path for the resume."""
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    driver = tmp_path / 'kill_driver.py'
+    driver.write_text(KILL_DRIVER)
+    proc = run_tool(str(driver), where, cfg_path)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    return cfg_path
+
+
 def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one(digits_root, base_ckpt,
                                                                   tmp_path):
     # max_keep_ckpts=1 (the VTAB-1K configs): mmengine would remove iter_2 before writing iter_4
     work_dir = tmp_path / 'work'
     cfg = _cfg(digits_root, base_ckpt, work_dir, val_interval=2,
                **{'default_hooks.checkpoint.max_keep_ckpts': 1})
-    cfg_path = str(tmp_path / 'cfg.py')
-    cfg.dump(cfg_path)
-    driver = tmp_path / 'kill_driver.py'
-    driver.write_text(KILL_DRIVER)
-    proc = run_tool(str(driver), 'put', cfg_path)
-    assert proc.returncode == -signal.SIGKILL
+    cfg_path = killed_run(cfg, tmp_path, 'put')
     assert _checkpoints(work_dir) == ['iter_2.pth', 'iter_4.pth.partial']  # torn, unpublished
     assert (work_dir / 'last_checkpoint').read_text().endswith('iter_2.pth')
     assert load_training_state(str(work_dir / 'iter_2.pth'))['meta']['iter'] == 2
@@ -274,12 +282,7 @@ def test_a_kill_before_an_old_checkpoint_is_removed_keeps_both_until_resumed(
     work_dir = tmp_path / 'work'
     cfg = _cfg(digits_root, base_ckpt, work_dir, max_iters=6, val_interval=2,
                **{'default_hooks.checkpoint.max_keep_ckpts': 1})
-    cfg_path = str(tmp_path / 'cfg.py')
-    cfg.dump(cfg_path)
-    driver = tmp_path / 'kill_driver.py'
-    driver.write_text(KILL_DRIVER)
-    proc = run_tool(str(driver), 'remove', cfg_path)
-    assert proc.returncode == -signal.SIGKILL
+    cfg_path = killed_run(cfg, tmp_path, 'remove')
     # iter_4 was complete and named by last_checkpoint before iter_2 was to be removed
     assert _checkpoints(work_dir) == ['iter_2.pth', 'iter_4.pth']
     assert (work_dir / 'last_checkpoint').read_text().endswith('iter_4.pth')
