@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 REQS   := requirements/base.txt requirements/deploy.txt requirements/docs.txt \
+          requirements/tensorboard.txt \
           requirements/constraints.txt
 STAMP_PKG := $(VENV)/.installed-pkg
 # The package is installed as a regular copy (mim needs its .mim/ folder in
@@ -17,11 +18,11 @@ install: $(STAMP_PKG)
 
 # Each step runs only when its inputs changed, so a second `make install` does nothing.
 # The optional deploy extra (ONNX export, ONNX Runtime) and docs extra (Sphinx) are installed
-# too, so that the tests run the exports and build the docs.
+# too, so that the tests run the exports and build the docs; so is TensorBoard, which one test logs to.
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r requirements/base.txt -r requirements/deploy.txt \
-		-r requirements/docs.txt -c requirements/constraints.txt
+		-r requirements/docs.txt -r requirements/tensorboard.txt -c requirements/constraints.txt
 	$(PIP) install -q --no-deps openmim==0.3.9
 	touch $(STAMP)
 

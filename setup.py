@@ -57,6 +57,8 @@ setup(
         'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
         # the Sphinx site in docs/ (`make docs`)
         'docs': ['sphinx', 'myst-parser', 'furo'],
+        # mmengine's TensorboardVisBackend (docs/logs.md)
+        'tensorboard': ['tensorboard'],
     },
     zip_safe=False,
 )
