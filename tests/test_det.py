@@ -293,6 +293,28 @@ def test_vitdet_names_and_layout_are_read_off_the_checkpoint():
     torch.testing.assert_close(vit.pos_embed.data, state['pos_embed'][:, 1:])
 
 
+def test_pretrain_grid_position_embeddings_are_resized_in_every_forward():
+    """ViTDet keeps the 14 x 14 pre-training table and resizes it to the input grid in every
+    forward: a frozen ViT computes what the one resized on load does, but full tuning trains
+    the small table (ViTDet's parameter count)."""
+    source = DyTViT(**dict(VITDET_TINY, img_size=32, rel_pos=False), adapter=None, dispatch=None)
+    torch.nn.init.normal_(source.pos_embed, std=0.5)
+    on_load = DyTViT(**VITDET_TINY, adapter=None, dispatch=None).eval()
+    per_forward = DyTViT(**VITDET_TINY, pretrain_img_size=32, adapter=None, dispatch=None,
+                         freeze_base=False).eval()
+    for vit in (on_load, per_forward):
+        load_pretrained(vit, source.state_dict())
+    assert per_forward.pos_embed.shape == (1, 4 * 4, 64) and per_forward.pos_embed.requires_grad
+    assert on_load.pos_embed.shape == (1, 8 * 8, 64)
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(per_forward(images).tokens, on_load(images).tokens,
+                                   atol=0, rtol=0)
+    with pytest.raises(ValueError, match=r'pretrain_img_size \(30, 30\) is not divisible by '
+                       r'the patch size 8'):
+        DyTViT(**VITDET_TINY, pretrain_img_size=30)
+
+
 def test_rel_pos_sparse_equals_masked_and_flops_match_the_traced_count():
     from mmengine.analysis import FlopAnalyzer
     torch.manual_seed(0)

@@ -16,7 +16,10 @@ model = dict(
         _delete_=True,
         type='DyTDetViT',
         arch='base',
-        img_size=image_size,  # the 14 x 14 position embeddings are resized to 64 x 64 on load
+        img_size=image_size,
+        # as ViTDet, the position embeddings stay on the 14 x 14 pre-training grid and are
+        # resized to the 64 x 64 input grid in every forward (full tuning trains that table)
+        pretrain_img_size=224,
         patch_size=16,
         # ViTDet's layout: 14 x 14 windows, global attention in blocks 2, 5, 8, 11, and
         # decomposed relative positions in every block (new tables, zero at first, trained)

@@ -42,8 +42,12 @@ VITDET_COUNTING = ('two ways of counting, not another model: ViTDet\'s code also
                    'padding of its 8 window blocks (64 x 64 padded to 70 x 70; +15.17 G, '
                    'ViTFlops.padded_projections) and fvcore does not count the FPN\'s 9 '
                    'LayerNorms written out in detectron2 (-0.25 G): 539.95 + 15.17 - 0.25 = '
-                   '554.87 G dense. Parameters: the relative-position tables close half of the '
-                   '0.18 M gap; 0.09 M matches no part of ViTDet we could find')
+                   '554.87 G dense. Parameters: we count the relative-position tables (0.093 M) '
+                   'once in every row. The paper\'s full-tuning 85.80 M is ViTDet without them '
+                   '(85.796 M with its 14 x 14 position table), but its 2.56 M equals the '
+                   'adapters (2.370 M) plus the tables counted twice (2.555 M; 2.565 M with the '
+                   'dispatchers); no single counting gives both. DyT\u2020 N=4\'s 10.24 M is 4 x '
+                   '2.56 M, the paper\'s N x single-adapter convention of Table 2')
 SWIN_TRAINED = ('our r is the mean of the 24 per-layer keep rates, which for Swin-B (every MLP '
                 'costs the same) is also the kept share of MLP FLOPs; no definition of r '
                 '(token- or FLOPs-weighted, any subset of stages) gives the paper\'s figures, '

@@ -136,6 +136,11 @@ class DyTViT(DyTNetwork):
             attention everywhere). Needs a ViT without prefix tokens
             (``class_token=False``) and the ``mlp`` dispatch variant.
         global_blocks: indices of the blocks that keep global attention.
+        pretrain_img_size: keep the position embeddings on this (pre-training)
+            resolution's grid and resize them to the input's grid in every
+            forward [pretrain_img_size], so that full tuning trains ViTDet's
+            14 x 14 table, not a 64 x 64 one; None: they live on ``img_size``'s
+            grid. A frozen ViT computes the same either way.
         rel_pos: ViTDet's decomposed relative position biases in every block
             [use_rel_pos]: tables ``rel_pos_h``, ``rel_pos_w`` of
             ``2 * size - 1`` rows per axis, for the block's window or, in a
@@ -157,7 +162,8 @@ class DyTViT(DyTNetwork):
                  mlp_act: str = 'gelu', layer_scale: Optional[float] = None,
                  inner_norms: Sequence[str] = (), rope_ref_grid: Optional[Sequence[int]] = None,
                  fc_norm: bool = False, merge: Optional[dict] = None, window_size: int = 0,
-                 global_blocks: Sequence[int] = (), rel_pos: bool = False):
+                 global_blocks: Sequence[int] = (), rel_pos: bool = False,
+                 pretrain_img_size: Optional[Union[int, Sequence[int]]] = None):
         super().__init__()
         spec = resolve_arch(arch)
         self.embed_dims, self.depth = spec['embed_dims'], spec['depth']
@@ -167,6 +173,14 @@ class DyTViT(DyTNetwork):
         self.img_size = to_pair(img_size)
         self.check_input_size(*self.img_size)
         self.grid_size = tuple(s // patch_size for s in self.img_size)
+        # the grid the position embeddings are stored on
+        self.pos_grid = self.grid_size
+        if pretrain_img_size is not None:
+            pretrain_img_size = to_pair(pretrain_img_size)
+            if any(s % patch_size for s in pretrain_img_size):
+                raise ValueError(f'pretrain_img_size {pretrain_img_size} is not divisible by '
+                                 f'the patch size {patch_size}; use multiples of {patch_size}')
+            self.pos_grid = tuple(s // patch_size for s in pretrain_img_size)
         if num_reg_tokens < 0:
             raise ValueError(f'num_reg_tokens must be >= 0, got {num_reg_tokens!r}')
         self.num_prefix = int(class_token) + int(dist_token) + num_reg_tokens
@@ -197,7 +211,7 @@ class DyTViT(DyTNetwork):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, C)) if class_token else None
         self.dist_token = nn.Parameter(torch.zeros(1, 1, C)) if dist_token else None
         self.reg_token = nn.Parameter(torch.zeros(1, num_reg_tokens, C)) if num_reg_tokens else None
-        num_pos = self.num_pos_prefix + self.grid_size[0] * self.grid_size[1]
+        num_pos = self.num_pos_prefix + self.pos_grid[0] * self.pos_grid[1]
         self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, C))
         self.norm_pre = nn.LayerNorm(C, eps=norm_eps) if pre_norm else nn.Identity()
         dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
@@ -276,7 +290,7 @@ class DyTViT(DyTNetwork):
                              f'{p}; use sizes that are multiples of {p} (or pad the input)')
 
     def pos_embed_for(self, grid: Tuple[int, int]) -> torch.Tensor:
-        return resize_pos_embed(self.pos_embed, self.grid_size, grid, self.num_pos_prefix)
+        return resize_pos_embed(self.pos_embed, self.pos_grid, grid, self.num_pos_prefix)
 
     def rope_for(self, grid: Tuple[int, int]) -> Optional[torch.Tensor]:
         """The rotary table of the image tokens of ``grid`` (None without RoPE)."""
@@ -378,7 +392,7 @@ class DyTViT(DyTNetwork):
         return dict(state, **fitted)
 
     def _fit_pos_embed(self, state: StateDict) -> StateDict:
-        """Resize ``pos_embed`` (square source grid) to this ViT's grid, bicubic."""
+        """Resize ``pos_embed`` (square source grid) to the grid this ViT stores, bicubic."""
         pos = state.get('pos_embed')
         if pos is None or pos.shape == self.pos_embed.shape:
             return state
@@ -386,7 +400,7 @@ class DyTViT(DyTNetwork):
         side = int(round(num_grid**0.5))
         if side * side != num_grid:
             return state  # not a square grid: reported as a shape mismatch
-        return dict(state, pos_embed=resize_pos_embed(pos, (side, side), self.grid_size,
+        return dict(state, pos_embed=resize_pos_embed(pos, (side, side), self.pos_grid,
                                                       self.num_pos_prefix))
 
     def describe(self) -> str:
