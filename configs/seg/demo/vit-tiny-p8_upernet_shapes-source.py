@@ -1,12 +1,11 @@
 # Stage 1 of the segmentation demo: train the whole tiny ViT UperNet on the source domain
-# (shapes on flat backgrounds). A plain ViT: the DyT model in `complete` mode, base unfrozen, no
-# DyT terms. Its backbone becomes the frozen base of stage 2.
+# (shapes on flat backgrounds). A plain ViT, as a downloaded checkpoint is: no adapters and no
+# dispatchers, so the backbone that becomes the frozen base of stage 2 is exactly the network
+# validated here.
 _base_ = ['./_shapes_base.py']
 
 model = dict(
-    backbone=dict(freeze_base=False),
-    train_mode='complete',
-    test_mode='complete',
+    backbone=dict(adapter=None, dispatch=None, freeze_base=False),
     dyt_loss=dict(rate_weight=0.0, complete_weight=0.0, distill_weight=0.0))
 custom_hooks = []  # nothing is dispatched in this stage
 train_dataloader = dict(
