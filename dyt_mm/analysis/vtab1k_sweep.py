@@ -22,6 +22,7 @@ import os
 import os.path as osp
 import statistics
 import subprocess
+import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -131,13 +132,16 @@ def train_launched(cfg: Config, launcher: str, tools_dir: str, gpus: int,
     resumed_from = last_checkpoint(cfg.work_dir) if has_checkpoint(cfg.work_dir) else None
     command = launcher_command(launcher, tools_dir, config, cfg.work_dir, gpus, partition,
                                job_name)
+    # the scripts run $PYTHON (default: python on PATH); this interpreter has the toolboxes
     env = dict(os.environ, GPUS=str(gpus))
+    env.setdefault('PYTHON', sys.executable)
     done = subprocess.run(command, env=env)
     if done.returncode != 0:
         raise RuntimeError(f'training failed (exit {done.returncode}): {" ".join(command)}; '
                            'run the sweep again to resume it')
     test_cfg = Config.fromfile(config)
     test_cfg.load_from, test_cfg.resume = last_checkpoint(cfg.work_dir), False
+    test_cfg.launcher = 'none'  # the training run's dump of the config says its launcher
     test_cfg.train_dataloader = test_cfg.train_cfg = test_cfg.optim_wrapper = None
     test_cfg.param_scheduler = None
     return dict(tested_figures(build_runner(test_cfg)), resumed_from=resumed_from)
