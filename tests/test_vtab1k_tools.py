@@ -280,7 +280,12 @@ def test_table3_row_reproduces_the_papers_group_means():
     means and the Mean it prints (dyt-paper-facts.md: 82.19, 86.42, 62.85; 77.14). The paper
     averaged unrounded accuracies, so the printed, rounded ones land within 0.02."""
     from dyt_mm.analysis.vtab1k_sweep import table3_row
+    from dyt_mm.cls import VTAB1K_TASKS
     from dyt_mm.cls.vtab1k import TASKS
+    from dyt_mm.cls.vtab1k_splits import TEST_SIZES
+    assert [t.folder for t in TASKS] == list(VTAB1K_TASKS) == list(TEST_SIZES)
+    assert [t.group for t in TASKS].count('Natural') == 7  # and 4 Specialized, 8 Structured
+    assert [t.group for t in TASKS].count('Specialized') == 4
     paper = (73.6, 94.8, 73.0, 99.1, 91.4, 87.0, 56.4, 87.3, 96.1, 85.6, 76.7,
              82.8, 63.8, 52.7, 83.7, 83.6, 57.3, 34.6, 44.3)
     results = [dict(task=t.folder, seed=0, accuracy=a, params_m=0.16, gflops=12.54)
@@ -292,3 +297,12 @@ def test_table3_row_reproduces_the_papers_group_means():
         assert row['columns'][column]['mean'] == pytest.approx(printed, abs=0.02)
     # the mean of the 19 tasks is another figure (74.94): the row does not use it
     assert sum(paper) / 19 == pytest.approx(74.94, abs=0.01)
+
+
+def test_every_family_has_a_config_per_task():
+    from dyt_mm.analysis.vtab1k_sweep import FAMILIES, task_config
+    from dyt_mm.cls.vtab1k import TASKS
+    config_dir = osp.join(REPO, 'configs', 'vtab1k')
+    for family in FAMILIES:
+        configs = {task_config(config_dir, family, t.folder) for t in TASKS}
+        assert len(configs) == 19, family

@@ -158,6 +158,7 @@ def run_sweep(config_dir: str, family: str, tasks: Sequence[str], seeds: Sequenc
         raise ValueError(f'unknown launcher {launcher!r}; allowed: {", ".join(LAUNCHERS)}')
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f'give one or more distinct seeds, got {list(seeds)}')
+    tasks = [t.folder for t in TASKS if t.folder in tasks]  # the paper's column order
     configs = {task: task_config(config_dir, family, task, backbone) for task in tasks}
     results, total = [], len(tasks) * len(seeds)
     for i, (task, seed) in enumerate(((t, s) for t in tasks for s in seeds), 1):
