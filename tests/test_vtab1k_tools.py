@@ -155,6 +155,9 @@ def test_verifier_names_every_problem_and_exits_non_zero(converted, tmp_path, ca
         assert problem in out
     assert [row[2:4] for row in table_rows(out) if row[:2] == ['svhn', 'test']] == [
         ['10', '26032']]
+    # the dmlab test row counts its 9 problems (the duplicate, and two images whose bytes
+    # differ from the manifest's, included)
+    assert ['dmlab', 'test', '10', '22735', '6', '9', 'problem(s)'] in table_rows(out)
 
 
 def test_verifier_checks_any_folder_with_list_files(tmp_path, capsys):

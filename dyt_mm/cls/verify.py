@@ -163,20 +163,25 @@ class Verifier:
         if vtab and {'train800', 'val200', 'train800val200'} <= set(listed) and \
                 listed['train800'] + listed['val200'] != listed['train800val200']:
             self.problem(f'{list_files["train800val200"]}: is not train800.txt + val200.txt')
-        self.check_train_test_overlap(hashes)
+        self.check_train_test_overlap(task, hashes)
 
-    def check_train_test_overlap(self, hashes: Dict[str, Dict[str, str]]) -> None:
+    def check_train_test_overlap(self, task: str, hashes: Dict[str, Dict[str, str]]) -> None:
+        """Report each image of a test list that a training list holds too (counted in the
+        test list's row)."""
         test = {s: h for s, h in hashes.items() if 'test' in s}
         train = {s: h for s, h in hashes.items() if 'test' not in s}
-        reported = set()
-        for train_hashes in train.values():
-            for test_hashes in test.values():
-                for digest in train_hashes.keys() & test_hashes.keys():
-                    if digest not in reported:
-                        reported.add(digest)
-                        self.problem(f'{train_hashes[digest]} (training) and '
-                                     f'{test_hashes[digest]} (test) are the same image '
-                                     f'(SHA-256 {digest[:12]})')
+        for test_split, test_hashes in test.items():
+            found = 0
+            for digest, test_image in test_hashes.items():
+                train_image = next((h[digest] for h in train.values() if digest in h), None)
+                if train_image is not None:
+                    found += 1
+                    self.problem(f'{train_image} (training) and {test_image} (test) are the '
+                                 f'same image (SHA-256 {digest[:12]})')
+            if found:
+                i = next(i for i, row in enumerate(self.rows)
+                         if (row.task, row.split) == (task, test_split))
+                self.rows[i] = self.rows[i]._replace(problems=self.rows[i].problems + found)
 
 
 def verify_folder(root: str, tasks: Optional[Sequence[str]] = None,
