@@ -10,9 +10,11 @@ of the task_adaptation 50/20/30 custom split), dsprites (the last 10% of
 TFDS ``train``) and smallnorb (the second half of TFDS ``test``).
 
 The SSF/NOAH release (the ``<task>/{train800,val200,train800val200,test}.txt``
-layout) is meant to hold these same counts. Reported differences in other
+layout) is meant to hold these same counts. A known difference in other
 copies: vtab1k-pytorch issue #2 counts 53,576 retinopathy test images against
-the 42,670 below (a different TFDS version of diabetic_retinopathy_detection).
+the 42,670 below; 53,576 = 10,906 + 42,670, TFDS's validation and test splits
+of diabetic_retinopathy_detection together (Kaggle's whole test set), where
+VTAB-1K tests on TFDS ``test`` only.
 ``tools/dataset_converters/verify_dataset.py`` reports any such difference.
 """
 # Images per split, the same for every task.
