@@ -10,12 +10,13 @@ of the task_adaptation 50/20/30 custom split), dsprites (the last 10% of
 TFDS ``train``) and smallnorb (the second half of TFDS ``test``).
 
 The SSF/NOAH release (the ``<task>/{train800,val200,train800val200,test}.txt``
-layout) is meant to hold these same counts. A known difference in other
-copies: vtab1k-pytorch issue #2 counts 53,576 retinopathy test images against
-the 42,670 below; 53,576 = 10,906 + 42,670, TFDS's validation and test splits
-of diabetic_retinopathy_detection together (Kaggle's whole test set), where
-VTAB-1K tests on TFDS ``test`` only.
-``tools/dataset_converters/verify_dataset.py`` reports any such difference.
+layout) is meant to hold these same counts; for retinopathy it is known to:
+BenediktAlkin/vtab1k-pytorch issue #2 and luogen1996/RepAdapter issue #15
+(both serving the NOAH release) confirm 42,670 test images, where Kaggle's raw
+test set has 53,576 = 42,670 + 10,906 (TFDS made 10,906 of them its
+``validation`` split, which VTAB-1K does not test on). The release's other
+counts were not checked here (no copy of it was available);
+``tools/dataset_converters/verify_dataset.py`` reports any difference.
 """
 # Images per split, the same for every task.
 FIXED_SPLIT_SIZES = {'train800': 800, 'val200': 200, 'train800val200': 1000}
