@@ -5,9 +5,9 @@ arXiv:1910.04867), commit d7630d3c43ba052b5a35546b312d9454a9f2c96b: every
 ``task_adaptation/data/<dataset>_test.py`` asserts ``train800=800``,
 ``train800val200=1000`` (so ``val200=200``) and the ``test`` count listed here.
 The test split is TFDS's ``test`` split, except clevr (TFDS ``validation``),
-eurosat and resisc45 (the last 20% of TFDS ``train``), sun397 (TFDS ``test``
-of the task_adaptation 50/20/30 custom split), dsprites (the last 10% of
-TFDS ``train``) and smallnorb (the second half of TFDS ``test``).
+eurosat and resisc45 (the last 20% of TFDS ``train``), dsprites (the last
+10% of TFDS ``train``) and smallnorb (the second half of TFDS ``test``); sun397
+uses TFDS's ``sun397/tfds`` config.
 
 The SSF/NOAH release (the ``<task>/{train800,val200,train800val200,test}.txt``
 layout) is meant to hold these same counts; for retinopathy it is known to:
