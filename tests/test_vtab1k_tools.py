@@ -309,3 +309,20 @@ def test_every_family_has_a_config_per_task():
     for family in FAMILIES:
         configs = {task_config(config_dir, family, t.folder) for t in TASKS}
         assert len(configs) == 19, family
+
+
+def test_launched_trainings_resume_through_the_launcher_scripts(tmp_path):
+    """What --launcher pytorch / slurm run for a training. (A launched sweep starts torchrun per
+    run, too slow for the suite; it was run by hand with --launcher pytorch --gpus 1.)"""
+    from dyt_mm.analysis.vtab1k_sweep import launcher_command
+    tools = osp.join(REPO, 'tools')
+    run_dir = str(tmp_path)
+    command = launcher_command('pytorch', tools, 'c.py', run_dir, 2, None, 'job')
+    assert command == ['bash', osp.join(tools, 'dist_train.sh'), 'c.py', '2', '--work-dir', run_dir]
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
+    command = launcher_command('slurm', tools, 'c.py', run_dir, 4, 'gpu', 'job')
+    assert command == ['bash', osp.join(tools, 'slurm_train.sh'), 'gpu', 'job', 'c.py', run_dir,
+                       '--resume']
+    assert osp.isfile(command[1])
+    with pytest.raises(ValueError, match='--launcher slurm needs --partition'):
+        launcher_command('slurm', tools, 'c.py', run_dir, 4, None, 'job')
