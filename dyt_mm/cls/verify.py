@@ -1,9 +1,9 @@
 """Checks of a classification folder with list files (``path label`` lines), VTAB-1K first.
 
-The logic behind ``tools/dataset_converters/verify_dataset.py``. A folder is
-checked as VTAB-1K when its sub-folders are VTAB-1K task folders; otherwise
-every folder holding ``*.txt`` list files (the root, or its sub-folders) is a
-"task" of its own. Each list file is checked for:
+The logic behind ``tools/dataset_converters/verify_dataset.py``. Every folder
+holding ``*.txt`` list files (the root's sub-folders, or the root itself) is a
+"task"; one named as a VTAB-1K task folder is checked as VTAB-1K. Each list
+file is checked for:
 
 * lines that are not ``path label``, and labels outside the class count;
 * missing, zero-byte and unreadable images (decoded with PIL);
@@ -24,8 +24,8 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 from PIL import Image
 
 from .datasets import VTAB1K_TASKS
-from .vtab1k import (LIST_FILES, MANIFEST, TASK_BY_FOLDER, canonical_size, check_tasks,
-                     load_manifest, read_list_file)
+from .vtab1k import (LIST_FILES, MANIFEST, TASK_BY_FOLDER, canonical_size, load_manifest,
+                     read_list_file)
 
 
 class SplitRow(NamedTuple):
@@ -77,10 +77,6 @@ def task_folders(root: str, tasks: Optional[Sequence[str]] = None) -> Dict[str, 
         return {osp.basename(osp.normpath(root)): root}
     raise FileNotFoundError(f'{root} holds no list files (*.txt), neither itself nor in its '
                             'sub-folders')
-
-
-def is_vtab1k(folders: Dict[str, str]) -> bool:
-    return all(t in TASK_BY_FOLDER for t in folders)
 
 
 def class_count(folder: str, num_classes: Optional[int], vtab_task: Optional[str]) -> Optional[int]:
@@ -190,14 +186,12 @@ def verify_folder(root: str, tasks: Optional[Sequence[str]] = None,
     """Check the folder (see the module docstring); returns the :class:`Verifier` with
     ``rows`` (one per list file) and ``problems`` (empty if all is well)."""
     folders = task_folders(root, tasks)
-    vtab = is_vtab1k(folders)
-    if tasks and vtab:
-        check_tasks(tasks)
     manifest_path = osp.join(root, MANIFEST)
     manifest = load_manifest(manifest_path)['tasks'] if osp.isfile(manifest_path) else {}
     verifier = Verifier(decode, progress)
     for task, folder in folders.items():
-        verifier.check_task(task, folder, num_classes, vtab,
+        # a folder named as a VTAB-1K task is checked as one; any other generically
+        verifier.check_task(task, folder, num_classes, task in TASK_BY_FOLDER,
                             manifest.get(task) if manifest else None)
     return verifier
 

@@ -3,8 +3,8 @@
     python tools/dataset_converters/verify_dataset.py ROOT [--tasks TASK ...]
                                                     [--num-classes N] [--no-decode]
 
-ROOT is checked as VTAB-1K when its sub-folders are VTAB-1K tasks: every split
-against VTAB-1K's sizes (800 train + 200 val, each task's test size:
+Each sub-folder of ROOT with list files (or ROOT itself) is a task; one named as
+a VTAB-1K task folder is checked as VTAB-1K: every split against its sizes (800 train + 200 val, each task's test size:
 dyt_mm/cls/vtab1k_splits.py, with its source), train800val200 against
 train800 + val200. Any folder: labels within the class count (VTAB-1K's, or
 --num-classes, or a classes.txt beside the list files), missing, zero-byte and
