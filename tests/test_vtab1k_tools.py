@@ -73,7 +73,7 @@ def read_lines(path):
 
 
 def table_rows(out):
-    return [line.split() for line in out.splitlines()]
+    return [line.split() for line in out.splitlines() if line.strip()]
 
 
 # ------------------------------------------------------------------ converter
@@ -130,6 +130,8 @@ def test_verifier_names_every_problem_and_exits_non_zero(converted, tmp_path, ca
     for task in ('svhn', 'dmlab'):
         shutil.copytree(osp.join(converted, task), root / task)
     shutil.copy(osp.join(converted, 'manifest.json'), root)
+    # a folder that is no VTAB-1K task beside them: checked, without VTAB-1K's sizes
+    write_release_task(str(root), 'extra', {'train': 2, 'test': 2}, 2, 5, with_union=False)
     dmlab = root / 'dmlab'
     (dmlab / 'images' / 'test_0001.png').write_bytes(b'')
     (dmlab / 'images' / 'test_0002.png').write_bytes(b'\x89PNG\r\n\x1a\nnot an image')
@@ -155,6 +157,8 @@ def test_verifier_names_every_problem_and_exits_non_zero(converted, tmp_path, ca
         assert problem in out
     assert [row[2:4] for row in table_rows(out) if row[:2] == ['svhn', 'test']] == [
         ['10', '26032']]
+    assert [row[:4] for row in table_rows(out) if row[0] == 'extra'] == [
+        ['extra', 'test', '2', '-'], ['extra', 'train', '2', '-']]
     # the dmlab test row counts its 9 problems (the duplicate, and two images whose bytes
     # differ from the manifest's, included)
     assert ['dmlab', 'test', '10', '22735', '6', '9', 'problem(s)'] in table_rows(out)
