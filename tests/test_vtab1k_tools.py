@@ -11,6 +11,8 @@ import statistics
 
 import numpy as np
 import pytest
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
 from PIL import Image
 
 from helpers import REPO
@@ -205,7 +207,8 @@ def sweep(converted, tmp_path_factory):
     work_dir = str(tmp / 'work')
     args = ['dyt-r0.5', '--tasks', *SWEEP_TASKS, '--seeds', '0', '1', '--work-dir', work_dir,
             '--override-config', override]
-    return dict(tool=load_tool('tools/analysis/vtab1k_sweep.py'), args=args, work_dir=work_dir)
+    return dict(tool=load_tool('tools/analysis/vtab1k_sweep.py'), args=args, work_dir=work_dir,
+                override=override)
 
 
 def read_csv(path):
@@ -246,20 +249,46 @@ def test_sweep_prints_the_table3_row_with_the_papers_group_mean(sweep, capsys):
     assert f'{statistics.mean(group_mean):.2f} ± {statistics.stdev(group_mean):.2f}' in out
 
 
-def test_sweep_skips_finished_runs_and_resumes_a_killed_one(sweep, capsys):
+def test_sweep_skips_finished_runs(sweep, capsys):
     # run after the sweep above (module order): a finished sweep trains nothing again
     work_dir = sweep['work_dir']
-    run_dir = osp.join(work_dir, 'dmlab', 'seed1')
     before = read_csv(osp.join(work_dir, 'table3_row.csv'))
     sweep['tool'].main(sweep['args'])
     assert capsys.readouterr().out.count('done before, skipped') == 6
     assert read_csv(osp.join(work_dir, 'table3_row.csv')) == before
-    # a run killed after its first checkpoint, continued with a longer schedule
-    os.remove(osp.join(run_dir, 'result.json'))
-    sweep['tool'].main(sweep['args'] + ['--cfg-options', 'train_cfg.max_epochs=2'])
-    out = capsys.readouterr().out
-    assert out.count('done before, skipped') == 5
-    assert f'dmlab seed 1: resuming in {run_dir}' in out
+
+
+class Killed(Exception):
+    pass
+
+
+@HOOKS.register_module(force=True)
+class KillTraining(Hook):
+    """Ends a training before iteration ``at_iter`` (0-based), as a kill would."""
+
+    def __init__(self, at_iter: int):
+        self.at_iter = at_iter
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter == self.at_iter:
+            raise Killed(f'killed before iteration {self.at_iter}')
+
+
+def test_sweep_resumes_a_killed_run_from_its_last_checkpoint(sweep, tmp_path, capsys):
+    from dyt_mm.analysis.vtab1k_sweep import run_sweep
+    work_dir, run_dir = str(tmp_path), str(tmp_path / 'dmlab' / 'seed0')
+    hooks = [dict(type='DyTHook'), dict(type='KillTraining', at_iter=1)]  # one per epoch here
+    with pytest.raises(Killed):
+        run_sweep(osp.join(REPO, 'configs', 'vtab1k'), 'dyt-r0.5', ['dmlab'], [0], work_dir,
+                  override=sweep['override'], progress=lambda line: None,
+                  cfg_options={'train_cfg.max_epochs': 2, 'custom_hooks': hooks})
+    assert sorted(os.listdir(run_dir))[-2:] == ['epoch_1.pth', 'last_checkpoint']
+    assert not osp.exists(osp.join(run_dir, 'result.json'))
+    # the same command again (without the kill) continues after epoch 1
+    sweep['tool'].main(['dyt-r0.5', '--tasks', 'dmlab', '--work-dir', work_dir,
+                        '--override-config', sweep['override'],
+                        '--cfg-options', 'train_cfg.max_epochs=2'])
+    assert f'dmlab seed 0: resuming in {run_dir}' in capsys.readouterr().out
     with open(osp.join(run_dir, 'result.json')) as f:
         assert json.load(f)['resumed_from'] == osp.join(run_dir, 'epoch_1.pth')
     assert osp.isfile(osp.join(run_dir, 'epoch_2.pth'))
