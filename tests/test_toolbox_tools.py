@@ -2,9 +2,9 @@
 checkpoint, predictions and logs; TensorBoard as the log backend; the per-layer keep-rate
 picture (docs/toolbox_tools.md, docs/logs.md).
 
-Each tool is the script ``mim run`` finds (``<package>/.mim/tools/**/<name>.py``), run in
-this process as ``__main__`` with its command line (a fresh interpreter per tool would
-spend seconds importing the toolboxes each time).
+Each tool is the script ``mim run`` finds (``<package>/.mim/tools/**/<name>.py``), run by
+``tools/misc/run_toolbox_tool.py`` in this process as ``__main__`` with its command line (a
+fresh interpreter per tool would spend seconds importing the toolboxes each time).
 """
 import glob
 import json
@@ -20,14 +20,10 @@ import dyt_mm.cls  # noqa: F401
 from dyt_mm.analysis.keep_rate_log import read_keep_rates
 from dyt_mm.engine import DyTRunner
 
-
-def toolbox_script(package: str, name: str) -> str:
-    """The script ``mim run PACKAGE NAME`` runs."""
-    module = __import__(package)
-    found = glob.glob(osp.join(osp.dirname(module.__file__), '.mim', 'tools', '**', name + '.py'),
-                      recursive=True)
-    assert len(found) == 1, found
-    return found[0]
+LAUNCHER = osp.join(REPO, 'tools/misc/run_toolbox_tool.py')
+SEG_DEMO = osp.join(REPO, 'configs/seg/demo/dyt-r0.5_upernet_vit-tiny-p8_shapes-target.py')
+DET_DEMO = osp.join(REPO, 'configs/det/demo/dyt-r0.5_mask-rcnn_vit-tiny-p8_shapes-target.py')
+VIDEO_DEMO = osp.join(REPO, 'configs/video/demo/dyt-r0.5_vit-tiny-p8_8x2x1_moving-shapes.py')
 
 
 def run_script(script: str, *args, capsys=None) -> str:
@@ -47,7 +43,8 @@ def run_script(script: str, *args, capsys=None) -> str:
 
 
 def run_toolbox_tool(package: str, name: str, *args, capsys=None) -> str:
-    return run_script(toolbox_script(package, name), *args, capsys=capsys)
+    """``mim run PACKAGE NAME ARGS``, through tools/misc/run_toolbox_tool.py."""
+    return run_script(LAUNCHER, package, name, *args, capsys=capsys)
 
 
 @pytest.fixture(scope='module')
@@ -162,3 +159,24 @@ def test_mmpretrain_browse_dataset_and_vis_scheduler(dyt_run, tmp_path):
                      '--ngpus', 1, '--save-path', tmp_path / 'lr.png', '--not-show',
                      '--cfg-options', 'custom_hooks=[]')
     assert (tmp_path / 'lr.png').stat().st_size > 0
+
+
+def test_seg_det_video_print_config_and_video_get_flops(capsys):
+    for package, config, model in (('mmseg', SEG_DEMO, 'DyTEncoderDecoder'),
+                                   ('mmdet', DET_DEMO, 'DyTMaskRCNN')):
+        printed = run_toolbox_tool(package, 'print_config', config, capsys=capsys)
+        assert f"type='{model}'" in printed, package
+    printed = run_toolbox_tool('mmaction', 'get_flops', VIDEO_DEMO, '--shape', 1, 3, 8, 64, 64,
+                               capsys=capsys)
+    assert 'Flops: ' in printed and '|  backbone.vit' in printed
+
+
+def test_the_launcher_names_an_unknown_tool():
+    argv = sys.argv
+    sys.argv = [LAUNCHER, 'mmseg', 'no_such_tool']
+    try:
+        with pytest.raises(SystemExit, match="error: mmseg has 0 tools named 'no_such_tool'; "
+                           "it has analyze_logs, "):
+            runpy.run_path(LAUNCHER, run_name='__main__')
+    finally:
+        sys.argv = argv
