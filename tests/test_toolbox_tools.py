@@ -163,7 +163,8 @@ def test_mmpretrain_browse_dataset_and_vis_scheduler(dyt_run, tmp_path):
 
 def test_seg_det_video_print_config_and_video_get_flops(capsys):
     for package, config, model in (('mmseg', SEG_DEMO, 'DyTEncoderDecoder'),
-                                   ('mmdet', DET_DEMO, 'DyTMaskRCNN')):
+                                   ('mmdet', DET_DEMO, 'DyTMaskRCNN'),
+                                   ('mmaction', VIDEO_DEMO, 'DyTRecognizer3D')):
         printed = run_toolbox_tool(package, 'print_config', config, capsys=capsys)
         assert f"type='{model}'" in printed, package
     printed = run_toolbox_tool('mmaction', 'get_flops', VIDEO_DEMO, '--shape', 1, 3, 8, 64, 64,
