@@ -161,7 +161,8 @@ def test_mmpretrain_browse_dataset_and_vis_scheduler(dyt_run, tmp_path):
     assert (tmp_path / 'lr.png').stat().st_size > 0
 
 
-def test_seg_det_video_print_config_and_video_get_flops(capsys):
+def test_seg_det_video_print_config_and_video_get_flops(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # mmseg's print_config also dumps the config to ./example.py
     for package, config, model in (('mmseg', SEG_DEMO, 'DyTEncoderDecoder'),
                                    ('mmdet', DET_DEMO, 'DyTMaskRCNN'),
                                    ('mmaction', VIDEO_DEMO, 'DyTRecognizer3D')):
