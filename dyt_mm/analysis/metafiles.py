@@ -32,7 +32,7 @@ NO_WEIGHTS = ('none ship; the metrics, parameters and FLOPs are the paper\'s (Dy
 # spaces); the first prefix that matches wins
 COLLECTIONS: Tuple[Tuple[str, str, str], ...] = (
     ('dyt-moe', 'DyT-MoE', 'DyT with a mixture of N adapters (the paper\'s DyT†)'),
-    ('dyt-lora', 'DyT-LoRA', 'DyT\'s token dispatcher with LoRA in place of the adapter'),
+    ('dyt-lora', 'DyT-LoRA', 'DyT\'s token dispatcher with LoRA, a method beyond the paper'),
     ('dyt', 'DyT', 'Dynamic Tuning: adapters and a learned token dispatcher that lets '
      'tokens skip the MLP'),
     ('dynamic-full', 'Dynamic-Full', 'DyT\'s token dispatcher with every ViT weight tuned'),
