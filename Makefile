@@ -10,7 +10,7 @@ REQS   := requirements/base.txt requirements/deploy.txt requirements/docs.txt \
 STAMP_PKG := $(VENV)/.installed-pkg
 # The package is installed as a regular copy (mim needs its .mim/ folder in
 # site-packages); it is re-installed whenever one of these files changes.
-SOURCES := setup.py $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' \) -not -path '*/.mim/*' 2>/dev/null)
+SOURCES := setup.py model-index.yml $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' -o -name '*.yml' \) -not -path '*/.mim/*' 2>/dev/null)
 
 .PHONY: install test docs demo demo-seg demo-video demo-det demo-compare clean-demo
 

@@ -1,7 +1,9 @@
-"""Install dyt_mm with a ``.mim`` folder (tools + configs), as OpenMMLab packages do.
+"""Install dyt_mm with a ``.mim`` folder (tools, configs, model-index.yml), as OpenMMLab
+packages do.
 
 ``mim train dyt_mm CONFIG`` looks for ``<site-packages>/dyt_mm/.mim/tools/train.py``
-and ``.mim/configs``; they are copied there at build time. mim locates a package
+and ``.mim/configs``, ``mim search dyt_mm`` for ``.mim/model-index.yml`` (which imports
+``configs/*/metafile.yml``); they are copied there at build time. mim locates a package
 through its distribution's location, which for PEP 660 editable installs is
 site-packages, so the Makefile installs a regular (non-editable) copy and
 re-installs it whenever a source file changes.
@@ -13,6 +15,7 @@ from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIM_FOLDERS = ('tools', 'configs')
+MIM_FILES = ('model-index.yml',)
 
 
 def add_mim_extension():
@@ -23,6 +26,9 @@ def add_mim_extension():
             shutil.rmtree(dst)
         if os.path.isdir(src):
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    for name in MIM_FILES:
+        os.makedirs(mim_root, exist_ok=True)
+        shutil.copyfile(os.path.join(HERE, name), os.path.join(mim_root, name))
 
 
 def mim_package_data():
@@ -31,7 +37,7 @@ def mim_package_data():
     for folder in MIM_FOLDERS:
         for dirpath, _, names in os.walk(os.path.join(root, '.mim', folder)):
             files += [os.path.relpath(os.path.join(dirpath, n), root) for n in names]
-    return files
+    return files + [os.path.join('.mim', name) for name in MIM_FILES]
 
 
 add_mim_extension()

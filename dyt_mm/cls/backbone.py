@@ -16,6 +16,9 @@ class DyTClsBackbone(DyTBackboneBase):
     """A DyT network pooled into one feature vector per image (``out_type``)."""
 
     out_type = 'avg_featmap'
+    # the block whose output the one feature pools, as mmpretrain's ViT names its outputs
+    # (its vis_tsne tool labels the features by it)
+    out_indices = (-1, )
 
     def format_output(self, out: DyTOutput, x: torch.Tensor) -> Tuple[torch.Tensor]:
         return (self.vit.pool(out.tokens, self.out_type), )
