@@ -214,3 +214,78 @@ def test_what_a_mixed_batch_cannot_route_is_refused(three_tasks):
     with pytest.raises(ValueError, match='cannot be merged'):
         served([task_networks(DyTViT(**dict(TINY, adapter=dict(type='LoRA'))), 1,
                               **dict(TINY, adapter=dict(type='LoRA')))[0]]).network.merge_adapters()
+
+
+# ---------------------------------------------------------------- the toolbox level (mmpretrain)
+def randomised_checkpoint(model: nn.Module, path: str, seed: int) -> str:
+    """``model`` with its own trained-looking DyT parts and head, saved as a full checkpoint."""
+    randomise_task_parts(model.backbone.vit, seed)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.head.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator))
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def classifier_tasks(digits_root, tmp_path_factory):
+    """Three digits classifiers on one random frozen base, as (config, checkpoint) pairs."""
+    from helpers import tiny_digits_cfg
+
+    from dyt_mm.apis import init_model
+    work = tmp_path_factory.mktemp('multitask')
+    cfg = tiny_digits_cfg(digits_root, str(work))
+    torch.manual_seed(0)
+    base = init_model(cfg, None).state_dict()
+    pairs = []
+    for i in range(3):
+        model = init_model(cfg, None)
+        model.load_state_dict(base)
+        pairs.append((cfg, randomised_checkpoint(model, str(work / f'task{i}.pth'), i + 1)))
+    return pairs
+
+
+def digit_files(root: str, count: int) -> list:
+    import glob
+    return sorted(glob.glob(f'{root}/target/val/*/*.png'))[:count]
+
+
+def test_inference_serves_each_file_in_its_task_format(classifier_tasks, digits_root):
+    from dyt_mm.apis import inference, init_model, init_multitask_model
+    model = init_multitask_model(classifier_tasks, names=['a', 'b', 'c'])
+    files = digit_files(digits_root, 6)
+    tasks = ['c', 'a', 'b', 'a', 'c', 'b']
+    mixed = inference(model, files, tasks=tasks)
+    singles = {name: init_model(*pair) for name, pair in zip('abc', classifier_tasks)}
+    for path, task, sample in zip(files, tasks, mixed):
+        own = inference(singles[task], path)
+        torch.testing.assert_close(sample.pred_score, own.pred_score, rtol=0, atol=1e-5)
+        assert torch.equal(sample.keep_rates, own.keep_rates)
+        assert sample.gflops == pytest.approx(own.gflops, rel=1e-9)
+    assert 0 < mixed[0].keep_rates.mean() < 1
+    alone = inference(model, files[2], tasks='b')  # one file: one sample back
+    torch.testing.assert_close(alone.pred_score, mixed[2].pred_score, rtol=0, atol=1e-5)
+    # the task decides: the same file under another task's parts scores differently
+    assert not torch.allclose(inference(model, files[0], tasks='a').pred_score,
+                              mixed[0].pred_score)
+    with pytest.raises(ValueError, match=r"needs the task of each file: 2 file\(s\), "
+                       r"tasks=\['a'\]; served: a, b, c"):
+        inference(model, files[:2], tasks=['a'])
+    with pytest.raises(ValueError, match="unknown task 'd'; served: a, b, c"):
+        inference(model, files[:1], tasks=['d'])
+    with pytest.raises(ValueError, match='tasks= is for a multi-task model'):
+        inference(singles['a'], files[0], tasks=['a'])
+
+
+def test_a_checkpoint_of_another_base_is_refused_naming_both_files(classifier_tasks, tmp_path):
+    from dyt_mm.apis import init_model, init_multitask_model
+    cfg, checkpoint = classifier_tasks[1]
+    other = init_model(cfg, checkpoint)
+    with torch.no_grad():
+        other.backbone.vit.pos_embed[0, 3, 5] += 0.5
+    bad = str(tmp_path / 'other_base.pth')
+    torch.save({'state_dict': other.state_dict(), 'meta': {}}, bad)
+    with pytest.raises(ValueError, match=rf"{bad} has a different base than "
+                       rf"{classifier_tasks[0][1]}: the first differing tensor is 'pos_embed'"):
+        init_multitask_model([classifier_tasks[0], (cfg, bad)])
