@@ -289,3 +289,30 @@ def test_a_checkpoint_of_another_base_is_refused_naming_both_files(classifier_ta
     with pytest.raises(ValueError, match=rf"{bad} has a different base than "
                        rf"{classifier_tasks[0][1]}: the first differing tensor is 'pos_embed'"):
         init_multitask_model([classifier_tasks[0], (cfg, bad)])
+
+
+# ---------------------------------------------------------------- the benchmark tool
+def test_benchmark_tool_times_the_three_ways_and_reports_memory(capsys, single_thread):
+    import importlib.util
+    import json
+
+    from helpers import REPO
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_multitask', f'{REPO}/tools/analysis/benchmark_multitask.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(['--arch', 'tiny', '--depth', '2', '--img-size', '32', '--patch-size', '8',
+               '--tasks', '2', '--batch-size', '4', '--num-iters', '1', '--warmup', '0',
+               '--adapter', 'LoRA'])
+    table, line = capsys.readouterr().out.rstrip().rsplit('\n', 1)
+    report = json.loads(line)
+    assert 'mixed: 2 tasks in one batch of 4' in table and 'sequential: 2 models x 2' in table
+    for run in ('mixed', 'sequential', 'single'):
+        assert report[f'keep_rate_{run}'] == pytest.approx(0.5, abs=0.1)  # calibrated
+        assert report[f'throughput_{run}'] > 0
+    memory = report['memory']
+    assert memory['separate'] == 2 * memory['base'] + sum(memory['tasks'].values())
+    assert memory['ratio'] == pytest.approx(memory['total'] / memory['separate'])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--tasks', '3', '--batch-size', '32'])
+    assert 'must divide among the 3 tasks' in capsys.readouterr().err
