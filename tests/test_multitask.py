@@ -40,7 +40,6 @@ def task_networks(base: nn.Module, count: int, **variants) -> list:
 def single_task_outputs(networks, images, tasks):
     """Each image through its own task's network, in sparse mode, with the other images of
     that task (as a single-task server would batch them)."""
-    tokens = torch.empty(images.shape[0], 0)
     out = {}
     for t, network in enumerate(networks):
         rows = [i for i, task in enumerate(tasks) if task == f't{t}']
@@ -48,8 +47,8 @@ def single_task_outputs(networks, images, tasks):
             with dyt_mode(network, 'sparse'), torch.no_grad():
                 result = network(images[rows])
             for j, i in enumerate(rows):
-                out[i] = (result.tokens[j], result.masks[j])
-    del tokens
+                out[i] = (result.tokens[j], result.masks[j],
+                          [h[j] for h in result.hidden_states])
     return [out[i] for i in range(images.shape[0])]
 
 
@@ -66,9 +65,11 @@ def check_exact(model, networks, images, tasks):
     with dyt_mode(model.network, 'sparse'), torch.no_grad():
         mixed = model(images, tasks)
     assert isinstance(mixed, DyTOutput)
-    for i, (tokens, masks) in enumerate(single_task_outputs(networks, images, tasks)):
+    for i, (tokens, masks, hidden) in enumerate(single_task_outputs(networks, images, tasks)):
         torch.testing.assert_close(mixed.tokens[i], tokens, rtol=0, atol=1e-5)
         assert torch.equal(mixed.masks[i], masks)
+        for mine, theirs in zip(mixed.hidden_states, hidden, strict=True):
+            torch.testing.assert_close(mine[i], theirs, rtol=0, atol=1e-5)
     return mixed
 
 
@@ -76,6 +77,8 @@ TASKS = ['t2', 't0', 't1', 't0', 't2', 't2', 't1', 't0']
 
 VIT_CASES = {
     'adapter-mlp': dict(),
+    # what a segmentation neck reads: raw block outputs, no class token
+    'seg-features': dict(class_token=False, out_indices=(0, 1, 2), final_norm=False),
     'moe-adapter': dict(adapter=dict(type='MoEAdapter', num_experts=2, bottleneck=8)),
     'lora-qv': dict(adapter=dict(type='LoRA', rank=8)),
     'lora-all-attn_mlp': dict(variant='attn_mlp',
@@ -316,3 +319,21 @@ def test_benchmark_tool_times_the_three_ways_and_reports_memory(capsys, single_t
     with pytest.raises(SystemExit):
         tool.parse_args(['--tasks', '3', '--batch-size', '32'])
     assert 'must divide among the 3 tasks' in capsys.readouterr().err
+
+
+def test_frames_of_clips_follow_their_clip_task(three_tasks, single_thread):
+    """A video backbone folds T frames per clip into the network's batch (clip-major): the
+    routing given per clip covers its frames, as mmaction's backbone runs them."""
+    _, networks = three_tasks
+    model = served(networks)
+    clips, frames = ['t1', 't1', 't0', 't2'], 3
+    images = torch.randn(len(clips) * frames, 3, 32, 32)
+    with dyt_mode(model.network, 'sparse'), torch.no_grad(), model.routing(clips):
+        mixed = model.network(images)
+    per_frame = [task for task in clips for _ in range(frames)]
+    for i, (tokens, masks, _) in enumerate(single_task_outputs(networks, images, per_frame)):
+        torch.testing.assert_close(mixed.tokens[i], tokens, rtol=0, atol=1e-5)
+        assert torch.equal(mixed.masks[i], masks)
+    with pytest.raises(ValueError, match='routing\\(\\) needs the samples of each task '
+                       'contiguous'), model.routing(['t0', 't1', 't0']):
+        pass

@@ -16,7 +16,7 @@ the same share of tokens.
 """
 import copy
 from contextlib import ExitStack
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -33,7 +33,7 @@ def random_task_networks(options: dict, num_tasks: int, seed: int = 0) -> List[D
     torch.manual_seed(seed)
     base = DyTViT(**options).eval()
     networks = [base]
-    for task in range(1, num_tasks):
+    for _ in range(1, num_tasks):
         network = DyTViT(**options).eval()
         network.load_state_dict(base.state_dict())
         networks.append(network)
@@ -49,6 +49,36 @@ def random_task_networks(options: dict, num_tasks: int, seed: int = 0) -> List[D
 def task_names(batch: int, num_tasks: int) -> List[str]:
     """Tasks interleaved over a batch (``t0 t1 ... t0 t1 ...``): the grouping is timed."""
     return [f't{i % num_tasks}' for i in range(batch)]
+
+
+def time_serving(model: MultiTaskDyT, networks: List[nn.Module], inputs: torch.Tensor,
+                 tasks: List[str], num_iters: int, warmup: int,
+                 progress: Optional[Callable[[], None]] = None) -> Tuple:
+    """Timings of ``single``, ``mixed`` and ``sequential`` on ``inputs`` (``tasks[i]``:
+    the task of input ``i``; ``networks[k]``: the single-task network of the ``k``-th task
+    ``model`` serves), of batch 1, and the keep rate of each run."""
+    names = list(model.tasks)
+    parts = [inputs[[i for i, t in enumerate(tasks) if t == name]] for name in names]
+
+    def sequential():
+        for network, part in zip(networks, parts):
+            network(part)
+
+    runs = dict(single=lambda: networks[0](inputs), mixed=lambda: model(inputs, tasks),
+                sequential=sequential)
+    one = inputs[:1]
+    with torch.no_grad(), ExitStack() as modes:
+        for network in list(networks) + [model.network]:
+            modes.enter_context(dyt_mode(network, 'sparse'))
+        timings = time_interleaved(runs, inputs.device, num_iters, warmup, progress)
+        timings_b1 = time_interleaved(dict(single_b1=lambda: networks[0](one),
+                                           mixed_b1=lambda: model(one, names[:1])),
+                                      inputs.device, num_iters, warmup, progress)
+        keep = dict(single=networks[0](inputs).masks.mean().item(),
+                    mixed=model(inputs, tasks).masks.mean().item(),
+                    sequential=torch.cat([n(p).masks for n, p in zip(networks, parts)]
+                                         ).mean().item())
+    return timings, timings_b1, keep
 
 
 def multitask_report(networks: List[nn.Module], inputs: torch.Tensor, num_iters: int,
@@ -69,30 +99,11 @@ def multitask_report(networks: List[nn.Module], inputs: torch.Tensor, num_iters:
         model.add_task(f't{task}', copy.deepcopy(network))
     model.eval()
     tasks, share = task_names(batch, num_tasks), batch // num_tasks
-    grouped = [inputs[[i for i, t in enumerate(tasks) if t == f't{n}']] for n in range(num_tasks)]
-    device = inputs.device
-
-    def sequential():
-        for network, part in zip(networks, grouped):
-            network(part)
-
-    runs = dict(single=lambda: networks[0](inputs), mixed=lambda: model(inputs, tasks),
-                sequential=sequential)
-    with torch.no_grad(), ExitStack() as modes:
-        for network in networks + [model.network]:
-            modes.enter_context(dyt_mode(network, 'sparse'))
-        timings = time_interleaved(runs, device, num_iters, warmup, progress)
-        one = inputs[:1]
-        timings_b1 = time_interleaved(dict(single_b1=lambda: networks[0](one),
-                                           mixed_b1=lambda: model(one, ['t0'])),
-                                      device, num_iters, warmup, progress)
-        keep = dict(single=networks[0](inputs).masks.mean().item(),
-                    mixed=model(inputs, tasks).masks.mean().item(),
-                    sequential=torch.cat([n(p).masks for n, p in zip(networks, grouped)]
-                                         ).mean().item())
+    timings, timings_b1, keep = time_serving(model, networks, inputs, tasks, num_iters, warmup,
+                                             progress)
     report = dict(num_tasks=num_tasks, batch_size=batch, per_task_batch=share,
                   input_shape=list(inputs.shape[1:]), num_iters=num_iters, warmup=warmup,
-                  threads=timings.threads, device=str(device),
+                  threads=timings.threads, device=str(inputs.device),
                   **throughputs(timings, batch), **throughputs(timings_b1, 1),
                   **{f'keep_rate_{run}': rate for run, rate in keep.items()})
     report['mixed_vs_single'] = report['throughput_mixed'] / report['throughput_single']
