@@ -4,7 +4,8 @@
    only if it is missing) is the frozen base.
 2. DyT adapts it to each target domain, made from the digits target domain by
    an image transform (dyt_mm.demo.multitask): as is, mirrored, thick strokes.
-   Each adaptation is the digits demo's stage 2 (same config and schedule);
+   Each adaptation is the digits demo's stage 2 (same config and schedule;
+   --epochs shortens it on a busy machine, the cosine schedule ending there);
    a finished one is reused by later runs (delete <work dir>/<domain>.pth to
    redo it).
 3. The tasks are served by one multi-task model: the validation images of all
@@ -35,6 +36,7 @@ from dyt_mm.apis import inference, init_model, init_multitask_model  # noqa: E40
 from dyt_mm.demo.digits import write_digits  # noqa: E402
 from dyt_mm.demo.multitask import val_files, write_domains  # noqa: E402
 from dyt_mm.demo.stages import adapt, demo_parser, pretrain_source, print_table  # noqa: E402
+from dyt_mm.utils.cli import int_at_least  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
@@ -42,15 +44,34 @@ from mmengine.registry import init_default_scope  # noqa: E402
 SOURCE_CONFIG = osp.join(CHECKOUT, 'configs/demo/vit-tiny-p4_digits-source.py')
 TARGET_CONFIG = osp.join(CHECKOUT, 'configs/demo/dyt-r0.5_vit-tiny-p4_digits-target.py')
 BATCH = 96  # a mixed batch: 32 images of each of three tasks
+EPOCHS = 20  # the digits demo's stage 2
 
 
-def adapted_checkpoint(domain: str, domain_root: str, work_dir: str, base: str) -> str:
+def schedule_config(work_dir: str, epochs: int) -> str:
+    """The digits stage-2 config, or one that ends its schedule after ``epochs``."""
+    if epochs == EPOCHS:
+        return TARGET_CONFIG
+    path = osp.join(work_dir, f'dyt-r0.5_digits-target_{epochs}ep.py')
+    with open(path, 'w') as f:
+        f.write(f"_base_ = [{TARGET_CONFIG!r}]\n"
+                f"train_cfg = dict(by_epoch=True, max_epochs={epochs}, val_interval={epochs})\n"
+                "param_scheduler = [\n"
+                "    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,\n"
+                "         convert_to_iter_based=True),\n"
+                "    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, "
+                f"end={max(epochs, 2)},\n"
+                "         convert_to_iter_based=True),\n]\n")
+    return path
+
+
+def adapted_checkpoint(domain: str, domain_root: str, work_dir: str, base: str,
+                       config: str) -> str:
     """The DyT checkpoint of ``domain``: an earlier run's, else a new stage-2 run's."""
     kept = osp.join(work_dir, f'{domain}.pth')
     if osp.isfile(kept):
         print(f'[{domain}] reusing {kept}')
         return kept
-    runner, metrics = adapt(TARGET_CONFIG, domain_root, osp.join(work_dir, domain), base,
+    runner, metrics = adapt(config, domain_root, osp.join(work_dir, domain), base,
                             what=f'DyT ({domain})', progress=True)
     print(f"[{domain}] own test accuracy {metrics['accuracy/top1']:.2f} %")
     with open(osp.join(runner.work_dir, 'last_checkpoint')) as f:
@@ -84,6 +105,8 @@ def own_predictions(model, cfg: Config, files):
 def main():
     parser = demo_parser(__doc__, 'data/digits', 'work_dirs/multitask_demo')
     parser.add_argument('--domains', nargs='+', default=['target', 'mirrored', 'thick'])
+    parser.add_argument('--epochs', type=int_at_least(1), default=EPOCHS,
+                        help=f'epochs of each adaptation (default {EPOCHS}, as the digits demo)')
     args = parser.parse_args()
     init_default_scope('mmpretrain')
     write_digits(args.data_root)
@@ -91,7 +114,9 @@ def main():
     base = args.base or pretrain_source(SOURCE_CONFIG, args.data_root, 'work_dirs/digits_demo',
                                         'a ViT', 'accuracy/top1', progress=True)
     os.makedirs(args.work_dir, exist_ok=True)
-    checkpoints = {d: adapted_checkpoint(d, roots[d], args.work_dir, base) for d in args.domains}
+    config = schedule_config(args.work_dir, args.epochs)
+    checkpoints = {d: adapted_checkpoint(d, roots[d], args.work_dir, base, config)
+                   for d in args.domains}
     cfgs = {d: task_config(roots[d], base) for d in args.domains}
 
     print(f'[serve] {len(args.domains)} tasks on one frozen ViT', flush=True)
