@@ -337,3 +337,17 @@ def test_frames_of_clips_follow_their_clip_task(three_tasks, single_thread):
     with pytest.raises(ValueError, match='routing\\(\\) needs the samples of each task '
                        'contiguous'), model.routing(['t0', 't1', 't0']):
         pass
+
+
+def test_demo_domains_are_the_digits_target_through_a_transform(digits_root, tmp_path):
+    from PIL import Image, ImageOps
+
+    from dyt_mm.demo.multitask import val_files, write_domains
+    roots = write_domains(digits_root, str(tmp_path), ['mirrored'])
+    files = val_files(roots['mirrored'])
+    original = files[0].replace(roots['mirrored'], digits_root)
+    with Image.open(files[0]) as mirrored, Image.open(original) as target:
+        assert list(mirrored.getdata()) == list(ImageOps.mirror(target.convert('RGB')).getdata())
+    assert len(files) == len(val_files(digits_root))  # every image, in its label's folder
+    with pytest.raises(ValueError, match=r"unknown domain\(s\) \['rotated'\]; allowed: target"):
+        write_domains(digits_root, str(tmp_path), ['rotated'])
