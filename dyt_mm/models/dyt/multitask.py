@@ -225,10 +225,11 @@ class TaskParts(NamedTuple):
 class MultiTaskDyT(nn.Module):
     """One frozen DyT network serving many tasks in one batch.
 
-    Built from the first task's network, whose base becomes the shared base;
+    Built from the first task's network, whose base becomes the shared base
+    (the network is taken over: its blocks then hold the routed modules);
     further tasks join with :meth:`add_task` (their networks must hold the
     same base tensors: the error names the first that differs and both
-    sources). ``head`` (optional, any module) is kept with its task, counted in
+    sources; only their dispatchers and adapters are kept, as they are). ``head`` (optional, any module) is kept with its task, counted in
     its bytes, and returned by :meth:`head`.
 
     ``forward(images, tasks)`` takes one task name per image and returns the
