@@ -229,8 +229,9 @@ class MultiTaskDyT(nn.Module):
     (the network is taken over: its blocks then hold the routed modules);
     further tasks join with :meth:`add_task` (their networks must hold the
     same base tensors: the error names the first that differs and both
-    sources; only their dispatchers and adapters are kept, as they are). ``head`` (optional, any module) is kept with its task, counted in
-    its bytes, and returned by :meth:`head`.
+    sources; only their dispatchers and adapters are kept, as they are).
+    ``head`` (optional, any module) is kept with its task, counted in its
+    bytes, and returned by :meth:`head`.
 
     ``forward(images, tasks)`` takes one task name per image and returns the
     network's :class:`~.network.DyTOutput` in the images' order. The execution

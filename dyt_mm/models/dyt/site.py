@@ -217,8 +217,8 @@ def capacity_gather(mask: torch.Tensor, score: torch.Tensor, num_prefix: int,
 
 
 # The flat token indices of the rows each running branch was given, and the (B, N) of the
-# tokens they index, innermost last. Per-sample routing inside a branch (a multi-task model's LoRA, see
-# multitask.py) reads which sample each row came from here: the rows carry no batch axis.
+# tokens they index, innermost last. Per-sample routing inside a branch (a multi-task model's
+# LoRA, see multitask.py) reads which sample each row came from here: rows have no batch axis.
 _BRANCH_ROWS: List[Tuple[torch.Tensor, Tuple[int, int]]] = []
 
 
