@@ -12,7 +12,8 @@ STAMP_PKG := $(VENV)/.installed-pkg
 # site-packages); it is re-installed whenever one of these files changes.
 SOURCES := setup.py model-index.yml $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' -o -name '*.yml' \) -not -path '*/.mim/*' 2>/dev/null)
 
-.PHONY: install test docs demo demo-seg demo-video demo-det demo-compare clean-demo
+.PHONY: install test docs demo demo-seg demo-video demo-det demo-compare demo-multitask \
+        clean-demo
 
 install: $(STAMP_PKG)
 
@@ -53,3 +54,7 @@ demo-det: install
 
 demo-compare: install
 	$(PY) tools/demo/compare_demo.py
+
+# Reuses the source ViT of `make demo` (work_dirs/digits_demo/source_vit.pth) if it exists.
+demo-multitask: install
+	$(PY) tools/demo/multitask_demo.py

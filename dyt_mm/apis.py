@@ -6,12 +6,21 @@
     model = init_model(CONFIG, CHECKPOINT)   # full or adapter-only checkpoint
     sample = inference(model, 'image.png')   # the toolbox's data sample, plus
     sample.keep_rates, sample.gflops         # what the dispatchers kept, what it cost
+
+Many tasks adapted from one frozen base, served in one mixed batch:
+
+.. code-block:: python
+
+    from dyt_mm.apis import init_multitask_model, inference
+    model = init_multitask_model([(CONFIG_A, CKPT_A), (CONFIG_B, CKPT_B)], names=['a', 'b'])
+    samples = inference(model, ['x.png', 'y.png'], tasks=['a', 'b'])
 """
 import copy
 import datetime
 import numbers
 import os
-from typing import Optional, Sequence, Union
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.distributed as dist
@@ -19,13 +28,14 @@ from mmengine.config import Config
 from torch import nn
 
 from .analysis.flops import backbone_flops
-from .analysis.inputs import check_input_file, run_on_file
+from .analysis.inputs import check_input_file, read_file, run_on_file
 from .analysis.loading import build_model, dyt_parts, load_config
 from .analysis.toolbox import import_layer, init_default_scope_of, scope_of_config
+from .models.multitask_model import MultiTaskModel
 from .utils.peft import load_checkpoint_strictly
 
-__all__ = ['init_model', 'inference', 'init_default_scope_of', 'import_layer',
-           'prepare_distributed']
+__all__ = ['init_model', 'init_multitask_model', 'inference', 'init_default_scope_of',
+           'import_layer', 'prepare_distributed', 'MultiTaskModel']
 
 
 def init_model(config: Union[str, Config], checkpoint: Optional[str],
@@ -58,8 +68,38 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str],
     return model.to(device)
 
 
+def init_multitask_model(tasks: Sequence[Tuple[Union[str, Config], Optional[str]]],
+                         names: Optional[Sequence[str]] = None, device: str = 'cpu',
+                         cfg_options: Optional[dict] = None) -> MultiTaskModel:
+    """One :class:`~dyt_mm.models.multitask_model.MultiTaskModel` serving the classifiers
+    of ``tasks``, ``(config, checkpoint)`` pairs adapted from one frozen base.
+
+    Each pair is loaded as :func:`init_model` loads it (adapter-only
+    checkpoints take the base from the config's ``init_cfg``); then their
+    networks are folded into one: the base is kept once, each task keeps its
+    dispatchers (with its calibrated threshold offsets), adapters, head and
+    data preprocessor. A pair whose base differs from the first's is refused,
+    naming the first differing tensor and both checkpoints. ``names``: one per
+    task (default: each config's file name, or ``task<i>``).
+    """
+    if not tasks:
+        raise ValueError('init_multitask_model needs at least one (config, checkpoint) pair')
+    names = list(names) if names is not None else [
+        osp.splitext(osp.basename(cfg))[0] if isinstance(cfg, str) else f'task{i}'
+        for i, (cfg, _) in enumerate(tasks)]
+    if len(names) != len(tasks) or len(set(names)) != len(names):
+        raise ValueError(f'names must give each of the {len(tasks)} tasks its own name, got '
+                         f'{names!r}')
+    models, sources = {}, {}
+    for name, (config, checkpoint) in zip(names, tasks):
+        models[name] = init_model(config, checkpoint, device, cfg_options)
+        sources[name] = checkpoint or (config if isinstance(config, str) else f'task {name}')
+    return MultiTaskModel(models, sources)
+
+
 @torch.no_grad()
-def inference(model: nn.Module, inputs: Union[str, os.PathLike, Sequence[str]]):
+def inference(model: nn.Module, inputs: Union[str, os.PathLike, Sequence[str]],
+              tasks: Optional[Union[str, Sequence[str]]] = None):
     """Predict image or video files with the model's test pipeline and test mode.
 
     Returns the toolbox's data sample (mmpretrain ``DataSample``, mmseg
@@ -77,7 +117,18 @@ def inference(model: nn.Module, inputs: Union[str, os.PathLike, Sequence[str]]):
     pipeline leaves far larger than the model's input size raises an error
     naming it; in a list, missing files and folders are found before any file
     is run. Nothing is returned then, so results never shift against files.
+
+    A multi-task model (:func:`init_multitask_model`) needs ``tasks``: the
+    task of each file (one name for one file). Each file goes through its
+    task's test pipeline, all of them through the shared network in one mixed
+    batch, and each comes back in its task's format, with its keep rates and
+    GFLOPs.
     """
+    if isinstance(model, MultiTaskModel):
+        return multitask_inference(model, inputs, tasks)
+    if tasks is not None:
+        raise ValueError('tasks= is for a multi-task model (init_multitask_model); this '
+                         f'{type(model).__name__} serves one task')
     cfg = getattr(model, 'cfg', None)
     if not isinstance(cfg, Config):
         raise ValueError('inference() needs the model\'s config as model.cfg; build the model '
@@ -97,6 +148,33 @@ def inference(model: nn.Module, inputs: Union[str, os.PathLike, Sequence[str]]):
             sample.gflops = sum(backbone_flops(vit, call).sum().item()
                                 for call in probe.calls) / 1e9
             samples.append(sample)
+    return samples[0] if single else samples
+
+
+def multitask_inference(model: MultiTaskModel, inputs: Union[str, os.PathLike, Sequence[str]],
+                        tasks: Optional[Union[str, Sequence[str]]]) -> Union[object, List]:
+    single = isinstance(inputs, (str, os.PathLike))
+    files = [inputs] if single else list(inputs)
+    task_list = [tasks] if isinstance(tasks, str) else list(tasks or [])
+    if len(task_list) != len(files):
+        raise ValueError(f'a multi-task model needs the task of each file: {len(files)} '
+                         f'file(s), tasks={tasks!r}; served: {", ".join(model.tasks)}')
+    for task in task_list:
+        if task not in model.tasks:
+            raise ValueError(f'unknown task {task!r}; served: {", ".join(model.tasks)}')
+    paths = [check_input_file(path) for path in files]
+    cfgs = {task: getattr(model.models[task], 'cfg', None) for task in model.tasks}
+    missing = [task for task, cfg in cfgs.items() if not isinstance(cfg, Config)]
+    if missing:
+        raise ValueError(f'inference() reads each task\'s test pipeline from its model\'s '
+                         f'config (model.cfg); task(s) {missing} have none: build them with '
+                         'dyt_mm.apis.init_model(config, checkpoint)')
+    data = []
+    for path, task in zip(paths, task_list):
+        with scope_of_config(cfgs[task]):
+            data.append(read_file(cfgs[task], path))
+    with scope_of_config(cfgs[task_list[0]]):
+        samples = model.predict(data, task_list)
     return samples[0] if single else samples
 
 

@@ -138,6 +138,22 @@ def check_input_size(model: nn.Module, path: str, inputs: torch.Tensor) -> None:
             f'{own_height}))) or resize the file')
 
 
+def read_file(cfg: Config, path: str) -> dict:
+    """One image or video file through the config's test pipeline, without its annotation
+    loading: the data dict the model's data preprocessor takes. An unreadable file is an
+    error naming it."""
+    from mmengine.dataset import Compose
+    toolbox = toolbox_of(cfg)
+    pipeline = Compose(single_file_pipeline(toolbox, cfg.test_dataloader.dataset.pipeline))
+    try:
+        return pipeline(dict(toolbox.file_info, **{toolbox.file_key: path}))
+    except Exception as error:  # decoders' errors (cv2, PIL, decord, PyAV) rarely name it
+        if isinstance(error, (ValueError, FileNotFoundError)) and path in str(error):
+            raise  # LoadCheckedImage's: already clear
+        raise ValueError(f'{path} could not be read through the config\'s test pipeline '
+                         f'({type(error).__name__}: {error})') from error
+
+
 @torch.no_grad()
 def run_on_file(model: nn.Module, cfg: Config, path: Union[str, os.PathLike],
                 keep_inputs: bool = False) -> Tuple[Any, DispatchProbe]:
@@ -148,17 +164,9 @@ def run_on_file(model: nn.Module, cfg: Config, path: Union[str, os.PathLike],
     call (one per batch of crops of a sliding window; views share one). A file
     that cannot be read, or that the model cannot run, is an error naming it.
     """
-    from mmengine.dataset import Compose, pseudo_collate
+    from mmengine.dataset import pseudo_collate
     path = check_input_file(path)
-    toolbox = toolbox_of(cfg)
-    pipeline = Compose(single_file_pipeline(toolbox, cfg.test_dataloader.dataset.pipeline))
-    try:
-        data = pipeline(dict(toolbox.file_info, **{toolbox.file_key: path}))
-    except Exception as error:  # decoders' errors (cv2, PIL, decord, PyAV) rarely name it
-        if isinstance(error, (ValueError, FileNotFoundError)) and path in str(error):
-            raise  # LoadCheckedImage's: already clear
-        raise ValueError(f'{path} could not be read through the config\'s test pipeline '
-                         f'({type(error).__name__}: {error})') from error
+    data = read_file(cfg, path)
     check_input_size(model, path, data['inputs'])
     with DispatchProbe(model, keep_inputs) as probe:
         try:

@@ -11,6 +11,7 @@ from .dispatcher import (DEFAULT_DISPATCH, RandomDispatcher, SampleDispatcher, T
                          build_dispatcher)
 from .flops import SwinFlops, ViTFlops
 from .losses import DyTObjective, distill_kl, rate_loss
+from .multitask import MultiTaskDyT
 from .network import DyTNetwork, DyTOutput
 from .pretrained import load_pretrained
 from .site import MODES, DispatchedBlock, dyt_mode, run_site, set_mode
@@ -28,7 +29,7 @@ def set_tau(model: nn.Module, tau: float) -> None:
 __all__ = [
     'Adapter', 'MoEAdapter', 'LoRA', 'VPTPrompts', 'build_adapter', 'TokenDispatcher',
     'SampleDispatcher', 'RandomDispatcher', 'build_dispatcher', 'DyTBlock', 'DispatchedBlock',
-    'run_site', 'DyTViT', 'DyTOutput', 'ViTFlops', 'DyTNetwork', 'DyTSwin', 'SwinFlops',
+    'run_site', 'DyTViT', 'DyTOutput', 'ViTFlops', 'DyTNetwork', 'MultiTaskDyT', 'DyTSwin', 'SwinFlops',
     'DyTObjective', 'rate_loss', 'distill_kl', 'set_mode', 'dyt_mode', 'set_tau',
     'calibrate_budget', 'threshold_offsets', 'set_threshold_offsets', 'set_capacities',
     'calibrate_capacities', 'capacities', 'capacity_overflow', 'reset_capacity_overflow', 'MODES',

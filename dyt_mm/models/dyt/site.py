@@ -21,7 +21,7 @@ sparse gather exist once. Execution modes (same weights, same outputs in eval):
   the site counts them (:class:`SiteCapacity`).
 """
 from contextlib import contextmanager
-from typing import Callable, Dict, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
@@ -216,15 +216,33 @@ def capacity_gather(mask: torch.Tensor, score: torch.Tensor, num_prefix: int,
     return Gathered(rows, kept, weight.reshape(-1))
 
 
+# The flat token indices of the rows each running branch was given, and the (B, N) of the
+# tokens they index, innermost last. Per-sample routing inside a branch (a multi-task model's
+# LoRA, see multitask.py) reads which sample each row came from here: rows have no batch axis.
+_BRANCH_ROWS: List[Tuple[torch.Tensor, Tuple[int, int]]] = []
+
+
+def branch_rows() -> Optional[Tuple[torch.Tensor, Tuple[int, int]]]:
+    """``(rows, (B, N))``: the flat indices into the ``(B, N)`` tokens of the rows the
+    innermost running sparse branch was given (row ``i`` is token ``rows[i] % N`` of sample
+    ``rows[i] // N``); None when no branch runs on gathered rows."""
+    return _BRANCH_ROWS[-1] if _BRANCH_ROWS else None
+
+
 def add_branch_of_rows(fn: Callable, x: torch.Tensor, gathered: Gathered,
                        out: torch.Tensor) -> torch.Tensor:
     """Add ``fn`` of the ``gathered`` rows of ``x`` into ``out``, at those rows.
 
     Token-mixing branches are called ``fn(rows, kept=layout)``: token-wise
-    layers run on the rows, attention on the per-sample layout.
+    layers run on the rows, attention on the per-sample layout. While ``fn``
+    runs, :func:`branch_rows` tells which tokens the rows are.
     """
     rows = x.reshape(-1, x.shape[-1]).index_select(0, gathered.rows)
-    update = fn(rows) if gathered.kept is None else fn(rows, kept=gathered.kept)
+    _BRANCH_ROWS.append((gathered.rows, tuple(x.shape[:2])))
+    try:
+        update = fn(rows) if gathered.kept is None else fn(rows, kept=gathered.kept)
+    finally:
+        _BRANCH_ROWS.pop()
     if gathered.weight is not None:
         update = update * gathered.weight[:, None].to(update.dtype)
     return add_rows(out, gathered.rows, update)
