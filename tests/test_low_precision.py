@@ -1,5 +1,6 @@
 """Low precision: int8 base linear layers (ONNX Runtime's dynamic quantisation and its eager
 reference) and bfloat16, checked against float32 and through the Runner."""
+import glob
 import importlib.util
 import json
 import os.path as osp
@@ -171,7 +172,8 @@ def trained_digits(digits_root, tmp_path_factory):
     folder = tmp_path_factory.mktemp('digits_low_precision')
     cfg = tiny_digits_cfg(digits_root, str(folder / 'run'),
                           save_random_base(str(folder / 'base.pth')), max_iters=8,
-                          val_interval=8)
+                          val_interval=8, **{'test_dataloader.dataset.indices': 64,
+                                             'val_dataloader.dataset.indices': 64})
     runner = Runner.from_cfg(cfg)
     runner.train()
     config = str(folder / 'model.py')
@@ -209,28 +211,38 @@ def test_export_tool_writes_a_checked_int8_file_and_names_bad_precisions(trained
 
 
 def test_test_tool_and_evaluation_measure_each_precision_through_the_runner(trained_digits):
-    """tools/test.py --precision int8 prints the evaluator's metric and the keep rate; the
-    in-process evaluation (the accuracy table's) gives the same and compares decisions."""
+    """The accuracy table's evaluation: fp32, bf16, int8 in eager PyTorch and the int8 ONNX
+    file itself in ONNX Runtime, each through the Runner; tools/test.py --precision int8
+    --runtime onnxruntime prints the file's metric and keep rate, the same."""
     config, checkpoint, folder = trained_digits
     from mmengine.config import Config
+
     from dyt_mm.analysis.toolbox import init_default_scope_of
     cfg = Config.fromfile(config)
     init_default_scope_of(cfg)
-    results = [evaluate_precision(cfg, checkpoint, precision, str(folder / precision))
-               for precision in ('fp32', 'bf16', 'int8')]
+    runs = [('fp32', 'eager'), ('bf16', 'eager'), ('int8', 'eager'), ('int8', 'onnxruntime')]
+    results = [evaluate_precision(cfg, checkpoint, precision, str(folder / f'{precision}_{rt}'),
+                                  rt, name=f'{precision} {rt}') for precision, rt in runs]
     rows = metric_table(results, 'accuracy/top1')
-    assert [row['precision'] for row in rows] == ['fp32', 'bf16', 'int8']
+    assert [row['precision'] for row in rows] == ['fp32 eager', 'bf16 eager', 'int8 eager',
+                                                  'int8 onnxruntime']
     assert rows[0]['metric_change'] == 0 and rows[0]['flipped_decisions'] == 0
     for row, result in zip(rows, results):
-        assert 0 < result.keep_rate < 1 and result.masks.shape[0] == 180  # the test images
+        assert 0 < result.keep_rate < 1 and result.masks.shape[0] == 64  # the test images
         assert abs(row['keep_rate_change']) < 0.02 and row['flipped_decisions'] < 0.05
         assert row['metric'] == result.metrics['accuracy/top1']
-    proc = run_tool('tools/test.py', config, checkpoint, '--precision', 'int8', '--work-dir',
-                    str(folder / 'tool'), '--cfg-options', 'log_level=INFO')
+    assert glob.glob(str(folder / 'int8_onnxruntime' / '*' / 'network_int8.onnx'))
+    proc = run_tool('tools/test.py', config, checkpoint, '--precision', 'int8', '--runtime',
+                    'onnxruntime', '--work-dir', str(folder / 'tool'), '--cfg-options',
+                    'log_level=INFO')
     assert proc.returncode == 0, proc.stderr
     printed = proc.stdout + proc.stderr
-    assert f"accuracy/top1: {results[2].metrics['accuracy/top1']:.4f}" in printed
-    assert f'keep_rate: {results[2].keep_rate:.4f}' in printed
+    assert f"accuracy/top1: {results[3].metrics['accuracy/top1']:.4f}" in printed
+    assert f'keep_rate: {results[3].keep_rate:.4f}' in printed
+    refused = run_tool('tools/test.py', config, checkpoint, '--runtime', 'onnxruntime')
+    assert refused.returncode == 2
+    assert ('--runtime onnxruntime tests the int8 ONNX file: it needs --precision int8 (got '
+            '--precision fp32)') in refused.stderr
 
 
 def test_precision_table_names_the_missing_demo_run(tmp_path, monkeypatch):

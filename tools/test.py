@@ -2,6 +2,7 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out RESULTS.pkl] [--force]
                                            [--precision fp32|bf16|int8]
+                                           [--runtime eager|onnxruntime]
                                            [--cfg-options k=v ...] [--launcher ...]
 
 CHECKPOINT may be a full training checkpoint or an adapter-only one (saved
@@ -12,7 +13,9 @@ timestamped folder of the work dir and changes none of a training run's files;
 a results file (--out, or a DumpResults in the config) is never replaced
 without --force. ``--precision bf16`` tests the DyT network in bfloat16, ``int8`` with the
 linear layers of its frozen base quantised as ONNX Runtime's dynamic quantisation does
-(``tools/deploy/export.py --precision int8`` writes that file; dyt_mm.deploy.PrecisionHook).
+(``tools/deploy/export.py --precision int8`` writes that file); ``--runtime onnxruntime``
+exports the DyT network to that int8 file and tests the file itself in ONNX Runtime
+(dyt_mm.deploy.precision_hook.PrecisionHook).
 """
 import argparse
 import os
@@ -27,7 +30,7 @@ if osp.isfile(osp.join(CHECKOUT, 'dyt_mm', '__init__.py')):
 import dyt_mm  # noqa: F401  (compatibility layer before any toolbox import)
 from dyt_mm.apis import init_default_scope_of, prepare_distributed
 from dyt_mm.deploy.precision import PRECISIONS
-import dyt_mm.deploy.precision_hook  # noqa: F401  (registers PrecisionHook)
+from dyt_mm.deploy.precision_hook import RUNTIMES  # (and registers PrecisionHook)
 from dyt_mm.utils.checkpoint import CheckpointError
 from dyt_mm.utils.cli import check_config_and_checkpoint, config_options_action
 from mmengine.config import Config
@@ -45,10 +48,15 @@ def parse_args(argv=None):
                         help='override settings in the config, key=value')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='test the DyT network in bfloat16, or its frozen base in int8')
+    parser.add_argument('--runtime', choices=RUNTIMES, default='eager',
+                        help='onnxruntime: test the int8 ONNX file itself (--precision int8)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if args.runtime == 'onnxruntime' and args.precision != 'int8':
+        parser.error(f'--runtime onnxruntime tests the int8 ONNX file: it needs --precision int8 '
+                     f'(got --precision {args.precision})')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -83,7 +91,8 @@ def main(argv=None):
                              '--force (or give another --out)')
     if args.precision != 'fp32':
         cfg.custom_hooks = [*cfg.get('custom_hooks', []),
-                            dict(type='PrecisionHook', precision=args.precision)]
+                            dict(type='PrecisionHook', precision=args.precision,
+                                 runtime=args.runtime)]
     init_default_scope_of(cfg)
     prepare_distributed(cfg)
 

@@ -4,10 +4,21 @@ from typing import Dict, List, NamedTuple, Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 
 from ..models.dyt.network import dyt_network
 from ..models.dyt.recorder import DispatchRecorder
 from .precision import check_precision
+
+
+class TestEpochOnly(Hook):
+    """Drops what ``recorder`` saw before the test epoch (an export's tracing call)."""
+
+    def __init__(self, recorder: DispatchRecorder):
+        self.recorder = recorder
+
+    def before_test_epoch(self, runner) -> None:
+        self.recorder.pop()
 
 
 class PrecisionResult(NamedTuple):
@@ -17,9 +28,11 @@ class PrecisionResult(NamedTuple):
     masks: torch.Tensor  # (test samples, sites, image tokens): every keep decision, in order
 
 
-def test_config(config: Config, checkpoint: str, work_dir: str, precision: str) -> Config:
-    """``config`` made into a test run of ``checkpoint`` in ``precision``, writing its logs
-    under ``work_dir`` (as ``tools/test.py --precision`` does)."""
+def test_config(config: Config, checkpoint: str, work_dir: str, precision: str,
+                runtime: str = 'eager') -> Config:
+    """``config`` made into a test run of ``checkpoint`` in ``precision`` (and ``runtime``:
+    :class:`~dyt_mm.deploy.precision_hook.PrecisionHook`), writing its logs under
+    ``work_dir`` (as ``tools/test.py --precision`` does)."""
     check_precision(precision)
     cfg = config.copy()
     cfg.work_dir = work_dir
@@ -31,28 +44,30 @@ def test_config(config: Config, checkpoint: str, work_dir: str, precision: str) 
         cfg.visualizer.name = work_dir
     if precision != 'fp32':
         cfg.custom_hooks = [*cfg.get('custom_hooks', []),
-                            dict(type='PrecisionHook', precision=precision)]
+                            dict(type='PrecisionHook', precision=precision, runtime=runtime)]
     return cfg
 
 
-def evaluate_precision(config: Config, checkpoint: str, precision: str,
-                       work_dir: str) -> PrecisionResult:
-    """Test ``checkpoint`` of ``config`` in ``precision`` on the config's test set."""
+def evaluate_precision(config: Config, checkpoint: str, precision: str, work_dir: str,
+                       runtime: str = 'eager', name: Optional[str] = None) -> PrecisionResult:
+    """Test ``checkpoint`` of ``config`` in ``precision`` (in ``runtime``) on the config's
+    test set; ``name``: the result's label (default: the precision)."""
     from mmengine.registry import RUNNERS
 
     from ..utils.checkpoint import CheckpointError
     from . import precision_hook  # noqa: F401  (registers PrecisionHook)
-    cfg = test_config(config, checkpoint, work_dir, precision)
+    cfg = test_config(config, checkpoint, work_dir, precision, runtime)
     cfg.setdefault('runner_type', 'DyTRunner')
     runner = RUNNERS.build(cfg)
     with DispatchRecorder(dyt_network(runner.model), masks=True) as recorder:
+        runner.register_hook(TestEpochOnly(recorder), priority='LOWEST')
         try:
             metrics = runner.test()
         except CheckpointError as error:
             raise ValueError(str(error)) from None
     masks = [call.masks for call in recorder.calls if call.mode != 'complete']
     keep_rate = runner.message_hub.get_scalar('test/keep_rate').current()
-    return PrecisionResult(precision, dict(metrics), float(keep_rate),
+    return PrecisionResult(name or precision, dict(metrics), float(keep_rate),
                            torch.cat(masks).float())
 
 

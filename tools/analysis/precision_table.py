@@ -8,8 +8,10 @@ Each demo's trained run (default: the newest one `make demo`, `make demo-seg` an
 demo-video` wrote under work_dirs/; run this from the directory they ran in, since their
 configs name the data and the frozen base relative to it) is tested three times on its test
 set, through the Runner (tools/test.py --precision): in float32, with the DyT network in
-bfloat16, and with the frozen base's linear layers in int8 (what tools/deploy/export.py
---precision int8 writes; dyt_mm.deploy.precision). Printed per demo and precision: the
+bfloat16, with the frozen base's linear layers in int8 in eager PyTorch (the int8 file's
+arithmetic, dyt_mm.deploy.precision.Int8Linear), and as the int8 ONNX file itself in ONNX
+Runtime (what tools/deploy/export.py --precision int8 writes; tools/test.py --precision int8
+--runtime onnxruntime). Printed per demo and run: the
 metric (top-1 / mIoU, in points) and its change from float32, the test keep rate and its
 change, the share of keep decisions (sample, site, token) that differ from float32's and the
 share of test samples with any such flip; then one JSON line. The test runs' logs go to
@@ -30,9 +32,11 @@ import dyt_mm.demo.stages  # noqa: F401  (registers the demos' progress hook, in
 from dyt_mm.analysis.reports import format_rows, json_line
 from dyt_mm.analysis.toolbox import init_default_scope_of
 from dyt_mm.deploy.evaluate import evaluate_precision, metric_table
-from dyt_mm.deploy.precision import PRECISIONS
 from mmengine.config import Config
 
+# (label, precision, runtime) of each test run; the first is the reference
+RUNS = [('fp32', 'fp32', 'eager'), ('bf16', 'bf16', 'eager'), ('int8 eager', 'int8', 'eager'),
+        ('int8 ONNX Runtime', 'int8', 'onnxruntime')]
 # demo: (runs under work_dirs/, the make target writing them, metric, scale to points)
 DEMOS = {
     'digits': ('work_dirs/digits_demo/target_*', 'make demo', 'accuracy/top1', 1.0),
@@ -81,18 +85,19 @@ def trained_run(demo: str, run_dir) -> tuple:
 def main(argv=None):
     args = parse_args(argv)
     runs = {demo: trained_run(demo, getattr(args, demo)) for demo in args.demos}
-    report, rows = {}, [('demo', 'precision', 'metric', 'change', 'test keep rate', 'change',
+    report, rows = {}, [('demo', 'run', 'metric', 'change', 'test keep rate', 'change',
                          'decisions flipped vs fp32', 'samples with a flip')]
     for demo, (config, checkpoint) in runs.items():
         _, _, metric, scale = DEMOS[demo]
         cfg = Config.fromfile(config)
         init_default_scope_of(cfg)
         results = []
-        for precision in PRECISIONS:
-            print(f'[{demo}] testing {checkpoint} in {precision}', flush=True)
-            work_dir = osp.abspath(osp.join(args.out_dir, demo, precision))
+        for label, precision, runtime in RUNS:
+            print(f'[{demo}] testing {checkpoint}: {label}', flush=True)
+            work_dir = osp.abspath(osp.join(args.out_dir, demo, label.replace(' ', '_')))
             try:
-                results.append(evaluate_precision(cfg, checkpoint, precision, work_dir))
+                results.append(evaluate_precision(cfg, checkpoint, precision, work_dir,
+                                                  runtime, label))
             except ValueError as error:
                 raise SystemExit(f'error: {demo}: {error}')
         table = metric_table(results, metric, scale)
