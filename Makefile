@@ -13,7 +13,7 @@ STAMP_PKG := $(VENV)/.installed-pkg
 SOURCES := setup.py model-index.yml $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' -o -name '*.yml' \) -not -path '*/.mim/*' 2>/dev/null)
 
 .PHONY: install test docs demo demo-seg demo-video demo-det demo-compare demo-multitask \
-        clean-demo
+        precision-table clean-demo
 
 install: $(STAMP_PKG)
 
@@ -58,3 +58,7 @@ demo-compare: install
 # Reuses the source ViT of `make demo` (work_dirs/digits_demo/source_vit.pth) if it exists.
 demo-multitask: install
 	$(PY) tools/demo/multitask_demo.py
+
+# the demos' accuracy in fp32, bf16 and int8 (after make demo, demo-seg, demo-video)
+precision-table: install
+	$(PY) tools/analysis/precision_table.py

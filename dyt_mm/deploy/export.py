@@ -158,3 +158,12 @@ def max_abs_diff(outputs: Sequence[torch.Tensor], expected: Sequence[torch.Tenso
         raise ValueError(f'outputs of shapes {shapes} do not match the expected {expected_shapes}')
     return max(((a.float() - b.float()).abs().max().item() for a, b in zip(outputs, expected)),
                default=0.0)
+
+
+def mean_abs_diff(outputs: Sequence[torch.Tensor], expected: Sequence[torch.Tensor]) -> float:
+    """Mean absolute difference over every element of two lists of outputs of the same
+    shapes (the check of an int8 file, whose largest difference is one quantisation step's
+    effect wherever a value lies within float rounding of a step)."""
+    max_abs_diff(outputs, expected)  # the shapes must match
+    total = sum((a.float() - b.float()).abs().sum().item() for a, b in zip(outputs, expected))
+    return total / max(sum(t.numel() for t in outputs), 1)

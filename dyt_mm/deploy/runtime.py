@@ -33,7 +33,14 @@ class OnnxRunner:
             options.inter_op_num_threads = 1
         if not spin:
             options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-        self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        try:
+            self.session = ort.InferenceSession(path, options,
+                                                providers=['CPUExecutionProvider'])
+        except Exception as error:  # ONNX Runtime's own errors share no public base class
+            if not type(error).__module__.startswith('onnxruntime'):
+                raise
+            raise ValueError(f'ONNX Runtime cannot load {path}: '
+                             f'{str(error).splitlines()[0]}') from None
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, inputs: torch.Tensor) -> List[torch.Tensor]:
