@@ -12,7 +12,7 @@ STAMP_PKG := $(VENV)/.installed-pkg
 # site-packages); it is re-installed whenever one of these files changes.
 SOURCES := setup.py $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' \) -not -path '*/.mim/*' 2>/dev/null)
 
-.PHONY: install test docs demo demo-seg demo-video demo-det demo-compare clean-demo
+.PHONY: install test docs demo demo-seg demo-video demo-det demo-compare demo-dyt-lora clean-demo
 
 install: $(STAMP_PKG)
 
@@ -53,3 +53,7 @@ demo-det: install
 
 demo-compare: install
 	$(PY) tools/demo/compare_demo.py
+
+# DyT + LoRA against DyT, LoRA and AdaptFormer on the three demos (docs/dyt_lora.md)
+demo-dyt-lora: install
+	$(PY) tools/demo/dyt_lora_demo.py --out work_dirs/dyt_lora_demo.md
