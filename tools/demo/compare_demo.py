@@ -47,6 +47,9 @@ SPEED_BATCH = 64
 def main():
     parser = demo_parser(__doc__, 'data/digits', 'work_dirs/digits_demo')
     parser.add_argument('--num-iters', type=int, default=10, help='timed rounds per model')
+    parser.add_argument('--train-only', action='store_true',
+                        help='train and test the missing runs, measure nothing (measure later, '
+                        'on an idle machine, by running again without it)')
     args = parser.parse_args()
     init_default_scope('mmpretrain')
     counts = write_digits(args.data_root)
@@ -56,6 +59,8 @@ def main():
     methods = [Method(name, osp.join(DEMO, config)) for name, config in METHODS]
     results = run_methods(methods, args.data_root, osp.join(args.work_dir, 'compare'), base,
                           'accuracy/top1')
+    if args.train_only:
+        return
     report = measure(methods, results, 'target top-1 %', SPEED_BATCH, args.num_iters)
     print(f"\n== digits comparison: {report['inputs']}, batch {SPEED_BATCH}, "
           f"{report['device']}, {report['threads']} threads ==")

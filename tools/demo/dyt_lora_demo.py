@@ -72,6 +72,9 @@ def parse_args():
     parser.add_argument('--digits-base', help='the digits source ViT checkpoint to reuse')
     parser.add_argument('--seg-base', help='the segmentation source ViT checkpoint to reuse')
     parser.add_argument('--num-iters', type=int, default=10, help='timed rounds per model')
+    parser.add_argument('--train-only', action='store_true',
+                        help='train and test the missing runs, measure nothing (measure later, '
+                        'on an idle machine, by running again without it)')
     parser.add_argument('--out', help='also write the tables as markdown to this file')
     args = parser.parse_args()
     if args.seeds < 1:
@@ -95,6 +98,8 @@ def run_demo(demo: str, args) -> str:
     methods = [Method(name, osp.join(CONFIGS, folder, prefix + suffix), seeds)
                for name, prefix in METHODS]
     results = run_methods(methods, data_root, osp.join(work_dir, 'compare'), base, metric, scale)
+    if args.train_only:
+        return ''
     report = measure(methods, results, metric_name, batch, args.num_iters, train=train)
     title = (f"{demo} demo: {report['inputs']}, batch {batch}, {report['device']}, "
              f"{report['threads']} threads, load average {report['load_average']:.1f}")
@@ -109,7 +114,7 @@ def main():
     tables = []
     for demo in args.demos:
         tables.append(run_demo(demo, args))
-        if args.out:  # written after each demo: a later failure keeps the finished tables
+        if args.out and not args.train_only:  # written after each demo: a later failure keeps the finished tables
             atomic_write_text('\n\n'.join(tables) + '\n', args.out)
 
 
