@@ -114,7 +114,8 @@ def main():
     tables = []
     for demo in args.demos:
         tables.append(run_demo(demo, args))
-        if args.out and not args.train_only:  # written after each demo: a later failure keeps the finished tables
+        # written after each demo: a later failure keeps the finished tables
+        if args.out and not args.train_only:
             atomic_write_text('\n\n'.join(tables) + '\n', args.out)
 
 
