@@ -13,7 +13,7 @@ STAMP_PKG := $(VENV)/.installed-pkg
 SOURCES := setup.py model-index.yml $(shell find dyt_mm tools configs -type f \( -name '*.py' -o -name '*.sh' -o -name '*.yml' \) -not -path '*/.mim/*' 2>/dev/null)
 
 .PHONY: install test docs demo demo-seg demo-video demo-det demo-compare demo-multitask \
-        precision-table clean-demo
+        demo-dyt-lora precision-table clean-demo
 
 install: $(STAMP_PKG)
 
@@ -62,3 +62,7 @@ demo-multitask: install
 # the demos' accuracy in fp32, bf16 and int8 (after make demo, demo-seg, demo-video)
 precision-table: install
 	$(PY) tools/analysis/precision_table.py
+
+# DyT + LoRA against DyT, LoRA and AdaptFormer on the three demos (docs/dyt_lora.md)
+demo-dyt-lora: install
+	$(PY) tools/demo/dyt_lora_demo.py --out work_dirs/dyt_lora_demo.md

@@ -31,7 +31,7 @@ from dyt_mm.models.dyt.calibration import calibrate_keep_rate
 
 def demo_config(toolbox_folder):
     """The tiny DyT demo config of the segmentation or video layer."""
-    found = glob.glob(osp.join(REPO, 'configs', toolbox_folder, 'demo', 'dyt-*.py'))
+    found = glob.glob(osp.join(REPO, 'configs', toolbox_folder, 'demo', 'dyt-r*.py'))
     assert len(found) == 1, f'expected one DyT demo config in configs/{toolbox_folder}/demo'
     return found[0]
 

@@ -9,8 +9,11 @@ from mmengine.config import Config
 
 from dyt_mm.cls import VTAB1K_TASKS
 
-VTAB = sorted(glob.glob(osp.join(REPO, 'configs/vtab1k/dyt-*.py')))
-IMAGE = sorted(glob.glob(osp.join(REPO, 'configs/image/dyt-*.py')))
+# the DyT adapter configs; DyT + LoRA (dyt-lora-*) is checked with the comparison methods
+VTAB = sorted(p for p in glob.glob(osp.join(REPO, 'configs/vtab1k/dyt-*.py'))
+              if not osp.basename(p).startswith('dyt-lora-'))
+IMAGE = sorted(p for p in glob.glob(osp.join(REPO, 'configs/image/dyt-*.py'))
+               if not osp.basename(p).startswith('dyt-lora-'))
 
 
 def test_all_vtab_tasks_at_three_rates():
@@ -83,6 +86,11 @@ METHOD_PARAMS = {
     'dyt-sample-random-r0.5': ADAPTER[64],
     'full-tome8': VIT_B_PARAMS,  # token merging adds no parameter
     'adaptformer-d8-tome8': ADAPTER[8],
+    # beyond the paper (docs/dyt_lora.md): the dispatcher with LoRA, and with a d = 8 adapter
+    'dyt-lora-r8-r0.5': 12 * 2 * (2 * 768 * 8) + TOKEN_GATES,
+    'dyt-lora-r8-mlp-d8-r0.5': 12 * 2 * (2 * 768 * 8) + TOKEN_GATES + ADAPTER[8],
+    'dyt-lora-r32-r0.5': 12 * 2 * (2 * 768 * 32) + TOKEN_GATES,
+    'dyt-lora-r32-mlp-d8-r0.5': 12 * 2 * (2 * 768 * 32) + TOKEN_GATES + ADAPTER[8],
 }
 FAMILIES = {  # folder -> (file name after the method prefix, count of configs per method)
     'vtab1k': ('_vit-b16-in21k_vtab1k-', 19),
@@ -129,9 +137,11 @@ def test_every_method_has_its_configs_in_each_family():
     for path in METHOD_CONFIGS:
         key = (osp.basename(osp.dirname(path)), _method(path))
         counts[key] = counts.get(key, 0) + 1
-    vtab = ('full', 'linear-probe', 'adaptformer-d8', 'lora-r8', 'vpt-deep')
+    vtab = ('full', 'linear-probe', 'adaptformer-d8', 'lora-r8', 'vpt-deep', 'dyt-lora-r8-r0.5',
+            'dyt-lora-r8-mlp-d8-r0.5')
     others = ('full', 'linear-probe', 'adaptformer-d64', 'lora-r32', 'vpt-deep-p8',
-              'dynamic-full-r0.5', 'dynamic-full-paper-r0.5')
+              'dynamic-full-r0.5', 'dynamic-full-paper-r0.5', 'dyt-lora-r32-r0.5',
+              'dyt-lora-r32-mlp-d8-r0.5')
     expected = {('vtab1k', m): 19 for m in vtab}
     for folder in ('image', 'seg', 'video'):
         expected.update({(folder, m): FAMILIES[folder][1] for m in others})

@@ -17,7 +17,7 @@ from dyt_mm.deploy.benchmark import onnx_benchmark_report
 from dyt_mm.models.dyt import TokenDispatcher
 
 pytestmark = pytest.mark.usefixtures('single_thread')
-SEG_DEMO = glob.glob(osp.join(REPO, 'configs/seg/demo/dyt-*.py'))[0]
+SEG_DEMO = glob.glob(osp.join(REPO, 'configs/seg/demo/dyt-r*.py'))[0]
 
 
 def with_busy_dispatchers(model, seed=0):
@@ -246,7 +246,7 @@ def test_export_tool_names_a_missing_checkpoint_and_an_unsupported_model(cls_fil
     out = ['--format', 'pt2', '--out', str(tmp_path / 'm.pt2')]
     with pytest.raises(SystemExit, match='checkpoint not found: nowhere.pth'):
         tool.main([cls_files[0], 'nowhere.pth', *out])
-    video = glob.glob(osp.join(REPO, 'configs/video/demo/dyt-*.py'))[0]
+    video = glob.glob(osp.join(REPO, 'configs/video/demo/dyt-r*.py'))[0]
     with pytest.raises(SystemExit, match="classification and segmentation models .* "
                                          "has default_scope 'mmaction'"):
         tool.main([video, cls_files[1], *out])

@@ -126,10 +126,13 @@ def pretrain_source(config: str, data_root: str, work_dir: str, what: str,
 
 
 def adapt(config: str, data_root: str, work_dir: str, base: Optional[str],
-          what: str = 'DyT', progress: bool = False) -> Tuple[DyTRunner, dict]:
-    """Stage 2: ``what`` on the target domain (from ``base`` when given); train, then test."""
+          what: str = 'DyT', progress: bool = False,
+          cfg_options: Optional[dict] = None) -> Tuple[DyTRunner, dict]:
+    """Stage 2: ``what`` on the target domain (from ``base`` when given); train, then test.
+    ``cfg_options`` are merged into the config (e.g. ``{'randomness.seed': 1}``)."""
     cfg = demo_config(config, data_root, work_dir, run_prefix='target_',
                       progress='[stage 2]' if progress else None)
+    cfg.merge_from_dict(cfg_options or {})
     if base is not None:
         cfg.model.backbone.init_cfg.checkpoint = base
     runner = DyTRunner.from_cfg(cfg)

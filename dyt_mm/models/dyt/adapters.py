@@ -14,13 +14,19 @@ it attaches with its ``attach`` attribute:
 * ``'prompts'``: prefix tokens inserted for the block and dropped after it,
   never dispatched (``VPTPrompts``: VPT-deep).
 
+Adapters compose: ``adapter=[dict(type='LoRA'), dict(type='Adapter', bottleneck=8)]``
+gives a block both, each at its own attach point (DyT + LoRA + MLP adapter:
+LoRA on q and v, and a parallel adapter beside the MLP site that every token
+goes through, the skipped ones included). Two adapters at one attach point are
+an error.
+
 ``flops(num_tokens)`` is an adapter's inference cost (one multiply-add = one
 FLOP); the FLOP counter traces a class that does not define it. LoRA's cost
 depends on where each update runs: the counter takes it per token and layer
 (``flops_per_token``), and a merged LoRA costs nothing.
 """
 import math
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -284,12 +290,25 @@ def build_adapter(cfg: Mapping, embed_dims: int) -> nn.Module:
     return build_part('adapter', cfg, 'Adapter', embed_dims, OUR_ADAPTERS)
 
 
-def build_adapters(cfg: Optional[Mapping], embed_dims: int,
+def build_adapters(cfg: Union[None, Mapping, Sequence[Mapping]], embed_dims: int,
                    sites: Sequence[str]) -> Dict[str, nn.Module]:
     """One block's adapters by where they attach: one per dispatched site for a
-    parallel adapter, else one under its attach point (``linears``, ``prompts``)."""
+    parallel adapter, else one under its attach point (``linears``, ``prompts``).
+
+    ``cfg`` is one adapter's config, None, or a list of configs whose adapters
+    the block gets together; they must attach at different points."""
     if cfg is None:
         return {}
+    if isinstance(cfg, Sequence) and not isinstance(cfg, str):
+        adapters: Dict[str, nn.Module] = {}
+        for one in cfg:
+            built = build_adapters(one, embed_dims, sites)
+            clash = sorted(set(built) & set(adapters))
+            if clash:
+                raise ValueError(f'two adapters of {list(cfg)!r} attach at {clash}; each '
+                                 'attach point (a dispatch site, linears, prompts) takes one')
+            adapters.update(built)
+        return adapters
     first = build_adapter(cfg, embed_dims)
     attach = attach_point(first)
     check_choice('adapter attach point', attach, ATTACH_POINTS)

@@ -1,0 +1,6 @@
+# Segmentation demo (`make demo-dyt-lora`): DyT + LoRA: DyT's token dispatcher (r = 0.5 and
+# every DyT term) with LoRA rank 8 on q and v in place of the MLP adapter; new pyramid and heads.
+# Same source ViT, data and schedule as the DyT stage (docs/dyt_lora.md).
+_base_ = ['./dyt-r0.5_upernet_vit-tiny-p8_shapes-target.py']
+
+model = dict(backbone=dict(adapter=dict(_delete_=True, type='LoRA', rank=8)))
