@@ -32,8 +32,8 @@ from ..cls.vtab1k import GROUPS, TASK_BY_FOLDER, TASKS, check_tasks
 from ..utils.checkpoint import atomic_write_text
 from .loading import dyt_parts
 
-FAMILIES = ('dyt-r0.5', 'dyt-r0.7', 'dyt-r0.9', 'adaptformer-d8', 'lora-r8', 'vpt-deep',
-            'full', 'linear-probe')
+FAMILIES = ('dyt-r0.5', 'dyt-r0.7', 'dyt-r0.9', 'dyt-lora-r8-r0.5', 'dyt-lora-r8-mlp-d8-r0.5',
+            'adaptformer-d8', 'lora-r8', 'vpt-deep', 'full', 'linear-probe')
 LAUNCHERS = ('none', 'pytorch', 'slurm')
 RESULT = 'result.json'
 TOP1 = 'accuracy/top1'
