@@ -52,8 +52,9 @@ def run_once(method: Method, seed: int, data_root: str, work_dir: str, base: Opt
     # mmengine's CheckpointHook names the file it saved last in ``last_checkpoint``
     with open(osp.join(runner.work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
-    result = dict(method=method.name, seed=seed, metric=scale * metrics[metric],
-                  keep_rate=figure_at_test(runner, 'keep_rate'), config=config,
+    # float(): mmseg's metrics are numpy scalars, which json cannot write
+    result = dict(method=method.name, seed=seed, metric=float(scale * metrics[metric]),
+                  keep_rate=float(figure_at_test(runner, 'keep_rate')), config=config,
                   checkpoint=checkpoint)
     atomic_write_text(json.dumps(result, indent=1), record)
     say(f'[{method.name}, seed {seed}] {metric} {result["metric"]:.1f}, keep rate '
